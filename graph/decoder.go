@@ -69,3 +69,10 @@ const (
 	MetaModelDir     = "model_dir"     // the checkpoint directory it was loaded from
 	MetaQuantization = "quantization"  // e.g. "affine bits=4 group_size=64" when loaded quantized
 )
+
+// Metadata keys describing rotary embeddings, so passes can tell a plain
+// base-frequency RoPE from a scaled one without guessing.
+const (
+	MetaRopeTheta = "rope_theta" // the base, e.g. "1e+06"
+	MetaRopeType  = "rope_type"  // "default", "llama3", or the config's other types
+)
