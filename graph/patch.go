@@ -39,8 +39,10 @@ var ErrPatch = errors.New("invalid patch")
 // failing patch leaves the caller's graph exactly as it was.
 //
 // Graph output names are the graph's interface: when a remap redirects a
-// graph output whose producer was removed, Apply keeps the output's name by
-// adding an Identity node from the new value.
+// graph output whose producer was removed, the new value takes over the
+// output's name (or, if the new value is a graph input or initializer, an
+// Identity node reads it). Rewrites of one patch are independent: none may
+// refer to values another one adds.
 func Apply(g *Graph, p *Patch) (*Graph, error) {
 	out := g.Clone()
 	for i, rw := range p.Rewrites {
@@ -120,6 +122,9 @@ func applyRewrite(g *Graph, rw *Rewrite) error {
 		if in.Data == nil && in.Derive == nil {
 			return fmt.Errorf("initializer %q has neither data nor a derivation", in.Name)
 		}
+		if err := checkInitializer(in); err != nil {
+			return err
+		}
 		if d := in.Derive; d != nil {
 			if g.Initializer(d.Source) == nil {
 				return fmt.Errorf("initializer %q derives from %q, which is not an initializer", in.Name, d.Source)
@@ -148,6 +153,7 @@ func applyRewrite(g *Graph, rw *Rewrite) error {
 		}
 		g.Nodes = append(g.Nodes, n.Clone())
 	}
+	var keepNames []Remap
 	for _, m := range rw.Remaps {
 		if !defined[m.To] {
 			return fmt.Errorf("remaps %q to %q, which is not defined", m.From, m.To)
@@ -161,12 +167,27 @@ func applyRewrite(g *Graph, rw *Rewrite) error {
 				continue
 			}
 			if gone[m.From] {
-				// Keep the interface name: From := Identity(To).
-				g.Nodes = append(g.Nodes, &Node{Name: uniqueName(nodeNames, "keep_"+m.From), Op: "Identity",
-					Inputs: []string{m.To}, Outputs: []string{m.From}})
+				keepNames = append(keepNames, m)
 				delete(gone, m.From)
 			} else {
 				g.Outputs[i].Name = m.To
+			}
+		}
+	}
+	// Graph output names are the interface: a redirected output whose
+	// producer is gone takes over the new value's name when a node defines
+	// it, else reads it through an Identity.
+	for _, m := range keepNames {
+		if p := producerOf(g, m.To); p != nil && !isGraphIO(g, m.To) {
+			renameValue(g, m.To, m.From)
+			continue
+		}
+		renameUses(g, m.From, m.To)
+		g.Nodes = append(g.Nodes, &Node{Name: uniqueName(nodeNames, "keep_"+m.From), Op: "Identity",
+			Inputs: []string{m.To}, Outputs: []string{m.From}})
+		for i := range g.Outputs {
+			if g.Outputs[i].Name == m.To {
+				g.Outputs[i].Name = m.From
 			}
 		}
 	}
@@ -279,4 +300,36 @@ func allNodeNames(g *Graph) map[string]bool {
 	}
 	walk(g)
 	return names
+}
+
+func producerOf(g *Graph, v string) *Node {
+	for _, n := range g.Nodes {
+		for _, o := range n.Outputs {
+			if o == v {
+				return n
+			}
+		}
+	}
+	return nil
+}
+
+func isGraphIO(g *Graph, v string) bool {
+	return indexOf(g.Inputs, v) >= 0 || g.Initializer(v) != nil
+}
+
+// renameValue renames a value defined by a top-level node, with all its uses.
+func renameValue(g *Graph, from, to string) {
+	for _, n := range g.Nodes {
+		for i, o := range n.Outputs {
+			if o == from {
+				n.Outputs[i] = to
+			}
+		}
+	}
+	renameUses(g, from, to)
+	for i := range g.Outputs {
+		if g.Outputs[i].Name == from {
+			g.Outputs[i].Name = to
+		}
+	}
 }

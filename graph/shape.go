@@ -119,8 +119,8 @@ func (d Dim) Sub(e Dim) Dim {
 			delete(a, s)
 		}
 	}
-	if len(a) == 0 && ca-cb < 0 {
-		return Unknown
+	if ca-cb < 0 {
+		return Unknown // canonical dims have no negative constant term
 	}
 	return fromTerms(a, ca-cb)
 }
