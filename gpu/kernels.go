@@ -1,0 +1,19 @@
+package gpu
+
+import "fmt"
+
+// KernelNames lists every kernel entry point of the shared source, for the
+// runtimes to look up (CUDA functions, Metal pipelines) once at start.
+func KernelNames() []string {
+	names := []string{
+		"gp_copy2d", "gp_permute", "gp_unary", "gp_binary", "gp_reduce_last", "gp_softmax_last",
+		"gp_argmax_rows", "gp_rmsnorm", "gp_layernorm", "gp_rope", "gp_kv_append", "gp_attention", "gp_attn_combine",
+	}
+	for _, dt := range []string{"f32", "bf16", "f16"} {
+		names = append(names, "gp_gather_"+dt, "gp_qgather_"+dt, "gp_matvec_"+dt, "gp_gemm_"+dt)
+		for _, b := range []int{2, 3, 4, 5, 6, 8} {
+			names = append(names, fmt.Sprintf("gp_qmatvec%d_%s", b, dt))
+		}
+	}
+	return names
+}
