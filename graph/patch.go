@@ -41,23 +41,37 @@ var ErrPatch = errors.New("invalid patch")
 // Graph output names are the graph's interface: when a remap redirects a
 // graph output whose producer was removed, the new value takes over the
 // output's name (or, if the new value is a graph input or initializer, an
-// Identity node reads it). Rewrites of one patch are independent: none may
-// refer to values another one adds.
+// Identity node reads it). Remaps compose: a later rewrite may redirect a
+// value an earlier one remapped to.
+//
+// Apply costs time linear in the graph plus the patch, whatever the number
+// of rewrites: a pass that fires once per layer must not be quadratic.
 func Apply(g *Graph, p *Patch) (*Graph, error) {
 	out := g.Clone()
-	for i, rw := range p.Rewrites {
-		if err := applyRewrite(out, &rw); err != nil {
+	st := newApplyState(out)
+	for i := range p.Rewrites {
+		rw := &p.Rewrites[i]
+		if err := st.apply(rw); err != nil {
 			return nil, fmt.Errorf("%w: rewrite %d (%s): %v", ErrPatch, i, rw.Reason, err)
 		}
 	}
+	st.finish()
 	if err := TopoSort(out); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrPatch, err)
 	}
 	DCE(out)
+	var removedInputs []string
 	for _, rw := range p.Rewrites {
-		for _, name := range rw.RemoveInputs {
-			if free := readersOf(out, name); free != "" {
-				return nil, fmt.Errorf("%w: removed graph input %q is still read by %s", ErrPatch, name, free)
+		removedInputs = append(removedInputs, rw.RemoveInputs...)
+	}
+	if len(removedInputs) > 0 {
+		ix := NewIndex(out)
+		for _, name := range removedInputs {
+			if c := ix.Consumers(name); len(c) > 0 {
+				return nil, fmt.Errorf("%w: removed graph input %q is still read by node %q", ErrPatch, name, c[0].Name)
+			}
+			if ix.IsOutput(name) {
+				return nil, fmt.Errorf("%w: removed graph input %q is still read by a graph output", ErrPatch, name)
 			}
 		}
 	}
@@ -67,50 +81,68 @@ func Apply(g *Graph, p *Patch) (*Graph, error) {
 	return out, nil
 }
 
-func readersOf(g *Graph, v string) string {
-	ix := NewIndex(g)
-	if c := ix.Consumers(v); len(c) > 0 {
-		return fmt.Sprintf("node %q", c[0].Name)
-	}
-	if ix.IsOutput(v) {
-		return "a graph output"
-	}
-	return ""
+// applyState holds the indexes Apply keeps up to date across rewrites, so
+// that each rewrite costs only its own size.
+type applyState struct {
+	g         *Graph
+	byName    map[string]*Node  // top-level nodes still present
+	producer  map[string]*Node  // top-level value → its producer
+	defined   map[string]bool   // every value name in use at any level
+	nodeNames map[string]bool   // every node name in use at any level
+	gone      map[string]bool   // values whose producer was removed and not yet redefined
+	removed   map[*Node]bool    // top-level nodes to drop
+	remap     map[string]string // uses of key read value instead
+	added     []*Node
 }
 
-func applyRewrite(g *Graph, rw *Rewrite) error {
-	removed := map[string]bool{}
+func newApplyState(g *Graph) *applyState {
+	st := &applyState{g: g, byName: map[string]*Node{}, producer: map[string]*Node{},
+		defined: definedValues(g), nodeNames: allNodeNames(g), gone: map[string]bool{},
+		removed: map[*Node]bool{}, remap: map[string]string{}}
+	for _, n := range g.Nodes {
+		st.byName[n.Name] = n
+		for _, o := range n.Outputs {
+			st.producer[o] = n
+		}
+	}
+	return st
+}
+
+func (st *applyState) apply(rw *Rewrite) error {
+	g := st.g
+	seen := map[string]bool{}
 	for _, name := range rw.RemoveNodes {
-		if removed[name] {
+		if seen[name] {
 			return fmt.Errorf("node %q removed twice", name)
 		}
-		removed[name] = true
-	}
-	// Values that existed before and are gone with their producers.
-	gone := map[string]bool{}
-	kept := g.Nodes[:0:0]
-	for _, n := range g.Nodes {
-		if removed[n.Name] {
-			for _, o := range n.Outputs {
-				gone[o] = true
-			}
-			delete(removed, n.Name)
-			continue
+		seen[name] = true
+		n := st.byName[name]
+		if n == nil {
+			return fmt.Errorf("removes node %q, which does not exist (or was already removed)", name)
 		}
-		kept = append(kept, n)
+		delete(st.byName, name)
+		st.removed[n] = true
+		for _, o := range n.Outputs {
+			st.gone[o] = true
+			delete(st.producer, o)
+		}
+		// The node's name and everything inside its subgraphs become free.
+		delete(st.nodeNames, name)
+		for _, k := range sortedKeys(n.Subgraphs) {
+			sg := n.Subgraphs[k]
+			for v := range definedValues(sg) {
+				delete(st.defined, v)
+			}
+			for nn := range allNodeNames(sg) {
+				delete(st.nodeNames, nn)
+			}
+		}
 	}
-	for name := range removed {
-		return fmt.Errorf("removes node %q, which does not exist (or was already removed)", name)
-	}
-	g.Nodes = kept
-
-	defined := definedValues(g)
-	nodeNames := allNodeNames(g)
 	for _, in := range rw.AddInitializers {
 		if in == nil || in.Name == "" {
 			return fmt.Errorf("adds an unnamed initializer")
 		}
-		if defined[in.Name] {
+		if st.defined[in.Name] {
 			return fmt.Errorf("adds initializer %q, a name already in use", in.Name)
 		}
 		if in.Ref != nil {
@@ -125,71 +157,43 @@ func applyRewrite(g *Graph, rw *Rewrite) error {
 		if err := checkInitializer(in); err != nil {
 			return err
 		}
-		if d := in.Derive; d != nil {
-			if g.Initializer(d.Source) == nil {
-				return fmt.Errorf("initializer %q derives from %q, which is not an initializer", in.Name, d.Source)
-			}
+		if d := in.Derive; d != nil && g.Initializer(d.Source) == nil {
+			return fmt.Errorf("initializer %q derives from %q, which is not an initializer", in.Name, d.Source)
 		}
-		defined[in.Name] = true
+		st.defined[in.Name] = true
 		g.Initializers = append(g.Initializers, in.Clone())
 	}
 	for _, n := range rw.AddNodes {
 		if n == nil || n.Name == "" {
 			return fmt.Errorf("adds an unnamed node")
 		}
-		if nodeNames[n.Name] {
+		if st.nodeNames[n.Name] {
 			return fmt.Errorf("adds node %q, a name already in use", n.Name)
 		}
-		nodeNames[n.Name] = true
-		for _, o := range n.Outputs {
+		c := n.Clone()
+		for _, o := range c.Outputs {
 			if o == "" {
 				return fmt.Errorf("node %q has an empty output name", n.Name)
 			}
-			if defined[o] && !gone[o] {
+			if st.defined[o] && !st.gone[o] {
 				return fmt.Errorf("node %q defines %q, a name already in use", n.Name, o)
 			}
-			defined[o] = true
-			delete(gone, o)
+			st.defined[o] = true
+			delete(st.gone, o)
+			st.producer[o] = c
 		}
-		g.Nodes = append(g.Nodes, n.Clone())
+		st.nodeNames[n.Name] = true
+		st.byName[n.Name] = c
+		st.added = append(st.added, c)
 	}
-	var keepNames []Remap
 	for _, m := range rw.Remaps {
-		if !defined[m.To] {
+		if !st.defined[m.To] {
 			return fmt.Errorf("remaps %q to %q, which is not defined", m.From, m.To)
 		}
-		if m.From == m.To {
+		if m.From == m.To || st.resolve(m.To) == m.From {
 			return fmt.Errorf("remaps %q to itself", m.From)
 		}
-		renameUses(g, m.From, m.To)
-		for i := range g.Outputs {
-			if g.Outputs[i].Name != m.From {
-				continue
-			}
-			if gone[m.From] {
-				keepNames = append(keepNames, m)
-				delete(gone, m.From)
-			} else {
-				g.Outputs[i].Name = m.To
-			}
-		}
-	}
-	// Graph output names are the interface: a redirected output whose
-	// producer is gone takes over the new value's name when a node defines
-	// it, else reads it through an Identity.
-	for _, m := range keepNames {
-		if p := producerOf(g, m.To); p != nil && !isGraphIO(g, m.To) {
-			renameValue(g, m.To, m.From)
-			continue
-		}
-		renameUses(g, m.From, m.To)
-		g.Nodes = append(g.Nodes, &Node{Name: uniqueName(nodeNames, "keep_"+m.From), Op: "Identity",
-			Inputs: []string{m.To}, Outputs: []string{m.From}})
-		for i := range g.Outputs {
-			if g.Outputs[i].Name == m.To {
-				g.Outputs[i].Name = m.From
-			}
-		}
+		st.remap[m.From] = m.To
 	}
 	for _, name := range rw.RemoveOutputs {
 		i := indexOf(g.Outputs, name)
@@ -222,6 +226,91 @@ func applyRewrite(g *Graph, rw *Rewrite) error {
 	return nil
 }
 
+// resolve follows remaps to the value a use finally reads.
+func (st *applyState) resolve(v string) string {
+	for i := 0; i <= len(st.remap); i++ {
+		to, ok := st.remap[v]
+		if !ok {
+			return v
+		}
+		v = to
+	}
+	return v // a remap cycle: Verify reports the dangling value
+}
+
+// finish drops removed nodes, appends added ones and rewrites every use in
+// one walk over the graph.
+func (st *applyState) finish() {
+	g := st.g
+	kept := g.Nodes[:0:0]
+	for _, n := range g.Nodes {
+		if !st.removed[n] {
+			kept = append(kept, n)
+		}
+	}
+	g.Nodes = append(kept, st.added...)
+	if len(st.remap) == 0 {
+		return
+	}
+	// Outputs whose producer is gone keep their name: the new value is renamed
+	// to it when a node defines it, else an Identity reads the new value.
+	rename := map[string]string{} // value definition renamed (new value → output name)
+	var identities []*Node
+	for i := range g.Outputs {
+		o := g.Outputs[i].Name
+		t := st.resolve(o)
+		if t == o {
+			continue
+		}
+		if !st.gone[o] {
+			g.Outputs[i].Name = t
+			continue
+		}
+		if p := st.producer[t]; p != nil && rename[t] == "" && !st.isOutput(t) {
+			rename[t] = o
+			continue
+		}
+		identities = append(identities, &Node{Name: uniqueName(st.nodeNames, "keep_"+o), Op: "Identity",
+			Inputs: []string{t}, Outputs: []string{o}})
+	}
+	use := func(v string) string {
+		if v == "" {
+			return v
+		}
+		v = st.resolve(v)
+		if r, ok := rename[v]; ok {
+			return r
+		}
+		return v
+	}
+	var walk func(*Graph, bool)
+	walk = func(g *Graph, top bool) {
+		for _, n := range g.Nodes {
+			for i, v := range n.Inputs {
+				n.Inputs[i] = use(v)
+			}
+			if top {
+				for i, o := range n.Outputs {
+					if r, ok := rename[o]; ok {
+						n.Outputs[i] = r
+					}
+				}
+			}
+			for _, k := range sortedKeys(n.Subgraphs) {
+				sg := n.Subgraphs[k]
+				walk(sg, false)
+				for i := range sg.Outputs {
+					sg.Outputs[i].Name = use(sg.Outputs[i].Name)
+				}
+			}
+		}
+	}
+	walk(g, true)
+	g.Nodes = append(g.Nodes, identities...)
+}
+
+func (st *applyState) isOutput(v string) bool { return indexOf(st.g.Outputs, v) >= 0 }
+
 func indexOf(vs []ValueInfo, name string) int {
 	for i, v := range vs {
 		if v.Name == name {
@@ -238,30 +327,6 @@ func uniqueName(used map[string]bool, base string) string {
 	}
 	used[name] = true
 	return name
-}
-
-// renameUses rewrites every read of from into a read of to, including reads
-// inside subgraphs (which see outer values), but not inside a subgraph that
-// defines its own value named from.
-func renameUses(g *Graph, from, to string) {
-	for _, n := range g.Nodes {
-		for i, v := range n.Inputs {
-			if v == from {
-				n.Inputs[i] = to
-			}
-		}
-		for _, k := range sortedKeys(n.Subgraphs) {
-			sg := n.Subgraphs[k]
-			if !definedValues(sg)[from] {
-				renameUses(sg, from, to)
-				for i := range sg.Outputs {
-					if sg.Outputs[i].Name == from {
-						sg.Outputs[i].Name = to
-					}
-				}
-			}
-		}
-	}
 }
 
 func definedValues(g *Graph) map[string]bool {
@@ -300,36 +365,4 @@ func allNodeNames(g *Graph) map[string]bool {
 	}
 	walk(g)
 	return names
-}
-
-func producerOf(g *Graph, v string) *Node {
-	for _, n := range g.Nodes {
-		for _, o := range n.Outputs {
-			if o == v {
-				return n
-			}
-		}
-	}
-	return nil
-}
-
-func isGraphIO(g *Graph, v string) bool {
-	return indexOf(g.Inputs, v) >= 0 || g.Initializer(v) != nil
-}
-
-// renameValue renames a value defined by a top-level node, with all its uses.
-func renameValue(g *Graph, from, to string) {
-	for _, n := range g.Nodes {
-		for i, o := range n.Outputs {
-			if o == from {
-				n.Outputs[i] = to
-			}
-		}
-	}
-	renameUses(g, from, to)
-	for i := range g.Outputs {
-		if g.Outputs[i].Name == from {
-			g.Outputs[i].Name = to
-		}
-	}
 }

@@ -1,0 +1,9 @@
+;; init_loop: _initialize never returns. The host must give up at the
+;; deadline while loading the pass.
+(module
+  (memory (export "memory") 1)
+  (func (export "_initialize") (loop $forever (br $forever)))
+  (func (export "graphpass_abi_v1"))
+  (func (export "graphpass_alloc") (param i32) (result i32) (i32.const 4096))
+  (func (export "graphpass_info") (result i64) (i64.const 0))
+  (func (export "graphpass_run") (param i32 i32) (result i64) (i64.const 0)))

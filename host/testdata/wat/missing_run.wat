@@ -1,0 +1,6 @@
+;; missing_run: has every export but graphpass_run.
+(module
+  (memory (export "memory") 1)
+  (func (export "graphpass_abi_v1"))
+  (func (export "graphpass_alloc") (param i32) (result i32) (i32.const 4096))
+  (func (export "graphpass_info") (result i64) (i64.const 0)))
