@@ -1,14 +1,24 @@
-// Package metal is the Metal runtime for Apple Silicon: Go without cgo,
-// through purego and its objc package. It compiles the shared kernel source
-// of package gpu as Metal Shading Language at run time
-// (newLibraryWithSource:options:error:, once per process), makes one compute
-// pipeline per kernel, keeps weights, KV caches and activations in
-// shared-storage MTLBuffers (unified memory: uploads and read-backs are
-// memcpy), and encodes each forward call's dispatches, in plan order, into
-// one command buffer.
+// Package metal is the Metal runtime for Apple silicon, in Go without cgo
+// (purego calls objc_msgSend and Metal.framework directly).
 //
-// The graph analysis, launch plans and sessions are package gpu's, shared
-// with the CUDA runtime; this package is only the device layer (gpu.Device).
+// It is only the device layer (gpu.Device): graph analysis, launch plans,
+// sessions and KV-cache bookkeeping are package gpu's, shared with the
+// CUDA runtime. Open compiles the shared kernel source as Metal Shading
+// Language 2.4 (newLibraryWithSource:options:error:, no fast math), makes
+// one compute pipeline per kernel and a command queue. Weights, KV caches
+// and activations live in shared-storage MTLBuffers (unified memory:
+// uploads and read-backs are copies by the CPU); a checkpoint weight whose
+// bytes the kernels read as stored can instead be wrapped in place from a
+// read-only mapping of its file (MapWeight). Each forward call encodes its
+// dispatches, in plan order, into one serial compute encoder of one command
+// buffer and waits for it.
+//
+// What runs on any platform, and is tested everywhere: the checks and
+// encoding of a plan's dispatches (prepare, encode), the page arithmetic of
+// wrapping weights (pageWindow) and the file mappings. The Objective-C
+// calls themselves (objc_darwin.go) build for darwin/arm64 only and were
+// reviewed against Apple's declarations: REVIEW.md.
+//
 // On other systems, or without a Metal device, Open returns an error.
 package metal
 

@@ -1,316 +1,291 @@
-//go:build darwin
+//go:build darwin && arm64
 
 package metal
 
 import (
 	"errors"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"time"
-	"unsafe"
-
-	"github.com/ebitengine/purego"
-	"github.com/ebitengine/purego/objc"
 
 	"github.com/graphpass/graphpass/gpu"
 )
 
-// Values from Metal's headers (checked against Apple's documentation):
-// MTLResourceStorageModeShared = 0 << 4 (CPU and GPU share the memory),
-// MTLLanguageVersion2_4 = (2 << 16) + 4, MTLCommandBufferStatusCompleted = 4.
-const (
-	resourceStorageModeShared = 0
-	languageVersion2_4        = 2<<16 + 4
-	commandBufferCompleted    = 4
-)
-
-// mtlSize is MTLSize: three NSUInteger, passed by value.
-type mtlSize struct{ Width, Height, Depth uint64 }
-
-var (
-	initOnce     sync.Once
-	initErr      error
-	createDevice func() objc.ID
-
-	selAlloc, selInit, selRelease, selDrain                objc.SEL
-	selName, selUTF8String, selStringWithUTF8String        objc.SEL
-	selLocalizedDescription                                objc.SEL
-	selNewLibrary, selNewFunction, selNewPipeline          objc.SEL
-	selMaxThreads, selNewCommandQueue, selNewBuffer        objc.SEL
-	selContents, selCommandBuffer, selComputeEncoder       objc.SEL
-	selSetPipeline, selSetBuffer, selSetBytes, selDispatch objc.SEL
-	selEndEncoding, selCommit, selWaitUntilCompleted       objc.SEL
-	selStatus, selError, selSetLanguageVersion             objc.SEL
-	selSetFastMath                                         objc.SEL
-)
-
-func initMetal() error {
-	initOnce.Do(func() {
-		lib, err := purego.Dlopen("/System/Library/Frameworks/Metal.framework/Metal", purego.RTLD_NOW|purego.RTLD_GLOBAL)
-		if err != nil {
-			initErr = fmt.Errorf("cannot load Metal.framework: %w", err)
-			return
-		}
-		if _, err := purego.Dlopen("/System/Library/Frameworks/Foundation.framework/Foundation", purego.RTLD_NOW|purego.RTLD_GLOBAL); err != nil {
-			initErr = fmt.Errorf("cannot load Foundation.framework: %w", err)
-			return
-		}
-		purego.RegisterLibFunc(&createDevice, lib, "MTLCreateSystemDefaultDevice")
-		for _, s := range []struct {
-			p    *objc.SEL
-			name string
-		}{
-			{&selAlloc, "alloc"}, {&selInit, "init"}, {&selRelease, "release"}, {&selDrain, "drain"},
-			{&selName, "name"}, {&selUTF8String, "UTF8String"}, {&selStringWithUTF8String, "stringWithUTF8String:"},
-			{&selLocalizedDescription, "localizedDescription"},
-			{&selNewLibrary, "newLibraryWithSource:options:error:"},
-			{&selNewFunction, "newFunctionWithName:"},
-			{&selNewPipeline, "newComputePipelineStateWithFunction:error:"},
-			{&selMaxThreads, "maxTotalThreadsPerThreadgroup"},
-			{&selNewCommandQueue, "newCommandQueue"},
-			{&selNewBuffer, "newBufferWithLength:options:"},
-			{&selContents, "contents"},
-			{&selCommandBuffer, "commandBuffer"},
-			{&selComputeEncoder, "computeCommandEncoder"},
-			{&selSetPipeline, "setComputePipelineState:"},
-			{&selSetBuffer, "setBuffer:offset:atIndex:"},
-			{&selSetBytes, "setBytes:length:atIndex:"},
-			{&selDispatch, "dispatchThreadgroups:threadsPerThreadgroup:"},
-			{&selEndEncoding, "endEncoding"},
-			{&selCommit, "commit"},
-			{&selWaitUntilCompleted, "waitUntilCompleted"},
-			{&selStatus, "status"},
-			{&selError, "error"},
-			{&selSetLanguageVersion, "setLanguageVersion:"},
-			{&selSetFastMath, "setFastMathEnabled:"},
-		} {
-			*s.p = objc.RegisterName(s.name)
-		}
-	})
-	return initErr
-}
-
-func cString(s string) *byte {
-	b := append([]byte(s), 0)
-	return &b[0]
-}
-
-func nsString(s string) objc.ID {
-	return objc.ID(objc.GetClass("NSString")).Send(selStringWithUTF8String, cString(s))
-}
-
-func goString(ns objc.ID) string {
-	if ns == 0 {
-		return ""
-	}
-	p := objc.Send[*byte](ns, selUTF8String)
-	if p == nil {
-		return ""
-	}
-	var b []byte
-	for q := unsafe.Pointer(p); *(*byte)(q) != 0; q = unsafe.Add(q, 1) {
-		b = append(b, *(*byte)(q))
-	}
-	return string(b)
-}
-
-func nsErrorString(e objc.ID) string {
-	if e == 0 {
-		return "unknown error"
-	}
-	return goString(e.Send(selLocalizedDescription))
-}
-
-func autoreleasePool() objc.ID {
-	return objc.ID(objc.GetClass("NSAutoreleasePool")).Send(selAlloc).Send(selInit)
-}
-
-// Device is the Metal implementation of gpu.Device.
+// Device is the Metal implementation of gpu.Device: the system's default
+// Metal device, the shared kernel source compiled as MSL 2.4 into one
+// compute pipeline per kernel, and a command queue. Buffers use shared
+// storage, so uploads and read-backs are plain copies; checkpoint weights
+// can be wrapped in place (MapWeight).
 type Device struct {
-	dev           objc.ID
-	queue         objc.ID
+	dev, queue    uintptr // id<MTLDevice>, id<MTLCommandQueue>
 	name          string
-	pipelines     map[string]objc.ID
-	maxThreads    map[string]int
+	kernels       map[string]kernel
+	maxBufferLen  int64
+	page          int64
+	noCopy        bool
 	compileMillis float64
-	mu            sync.Mutex
+	compileLog    string // the compiler's warnings, if it had any
+	files         fileMaps
+
+	mu     sync.Mutex // one Run at a time; guards cmds and closed
+	cmds   []command
+	closed bool
 }
 
-type buffer struct {
-	id   objc.ID
-	ptr  unsafe.Pointer
-	size int64
-}
-
-func (b *buffer) Size() int64 { return b.size }
-
-var (
-	libMu    sync.Mutex
-	libCache = map[objc.ID]objc.ID{} // device → compiled library, once per process
-)
-
-// Open returns the system's default Metal device with the kernels compiled.
+// Open returns the system's default Metal device with every kernel
+// compiled, or an error saying why there is none.
 func Open() (*Device, error) {
-	if err := initMetal(); err != nil {
+	if err := load(); err != nil {
 		return nil, err
 	}
-	pool := autoreleasePool()
-	defer pool.Send(selDrain)
-	dev := createDevice()
-	if dev == 0 {
-		return nil, errors.New("no Metal device (MTLCreateSystemDefaultDevice returned nil)")
+	d := &Device{
+		kernels: map[string]kernel{},
+		page:    int64(os.Getpagesize()),
+		noCopy:  os.Getenv("GRAPHPASS_METAL_NOCOPY") != "0",
 	}
-	d := &Device{dev: dev, name: goString(dev.Send(selName)), pipelines: map[string]objc.ID{}, maxThreads: map[string]int{}}
-	start := time.Now()
-	libMu.Lock()
-	lib := libCache[dev]
-	if lib == 0 {
-		opts := objc.ID(objc.GetClass("MTLCompileOptions")).Send(selAlloc).Send(selInit)
-		opts.Send(selSetLanguageVersion, uint64(languageVersion2_4))
-		opts.Send(selSetFastMath, false) // the kernels must equal the f32 reference
-		var nserr objc.ID
-		lib = dev.Send(selNewLibrary, nsString(gpu.Source(gpu.Metal)), opts, &nserr)
-		opts.Send(selRelease)
-		if lib == 0 {
-			libMu.Unlock()
-			return nil, fmt.Errorf("compiling the kernel source as MSL: %s", nsErrorString(nserr))
-		}
-		libCache[dev] = lib
-	}
-	libMu.Unlock()
-	for _, k := range gpu.KernelNames() {
-		fn := lib.Send(selNewFunction, nsString(k))
-		if fn == 0 {
-			return nil, fmt.Errorf("metal: kernel %s missing from the compiled library", k)
-		}
-		var nserr objc.ID
-		pso := dev.Send(selNewPipeline, fn, &nserr)
-		fn.Send(selRelease)
-		if pso == 0 {
-			return nil, fmt.Errorf("metal: pipeline for %s: %s", k, nsErrorString(nserr))
-		}
-		d.pipelines[k] = pso
-		d.maxThreads[k] = int(objc.Send[uint64](pso, selMaxThreads))
-	}
-	d.compileMillis = float64(time.Since(start).Microseconds()) / 1000
-	d.queue = dev.Send(selNewCommandQueue)
-	if d.queue == 0 {
-		return nil, errors.New("metal: newCommandQueue returned nil")
+	if err := withPool(d.open); err != nil {
+		d.Close()
+		return nil, err
 	}
 	return d, nil
+}
+
+func (d *Device) open() error {
+	// MTLCreateSystemDefaultDevice returns a retained device (Create rule),
+	// released in Close.
+	d.dev = callC(createDefaultDevice)
+	if d.dev == 0 {
+		// MTLCopyAllDevices returns a retained NSArray; its elements are
+		// not ours, so the first one is retained before the array goes.
+		all := callC(copyAllDevices)
+		if all != 0 {
+			if send(all, selCount) > 0 {
+				d.dev = send(send(all, selObjectAtIndex, 0), selRetain)
+			}
+			release(all)
+		}
+	}
+	if d.dev == 0 {
+		return errors.New("metal: no Metal device (MTLCreateSystemDefaultDevice and MTLCopyAllDevices found none)")
+	}
+	d.name = goString(send(d.dev, selName))
+	if !sendBool(d.dev, selSupportsFamily, gpuFamilyApple7) {
+		return fmt.Errorf("metal: %s is not an Apple7 (M1) or newer GPU; the kernels need its SIMD-group reductions", d.name)
+	}
+	d.maxBufferLen = int64(send(d.dev, selMaxBufferLength))
+	if err := d.compile(); err != nil {
+		return err
+	}
+	if d.queue = send(d.dev, selNewCommandQueue); d.queue == 0 {
+		return fmt.Errorf("metal: %s: newCommandQueue returned nil", d.name)
+	}
+	return nil
+}
+
+// compile builds the kernel library from source and one pipeline per kernel.
+func (d *Device) compile() error {
+	start := time.Now()
+	src := nsString(gpu.Source(gpu.Metal))
+	defer release(src)
+	opts := send(send(clsMTLCompileOptions, selAlloc), selInit)
+	defer release(opts)
+	send(opts, selSetLanguageVersion, languageVersion2_4)
+	// No fast math: the kernels must match the f32 reference.
+	if sendBool(opts, selRespondsToSelector, selSetMathMode) {
+		send(opts, selSetMathMode, mathModeSafe)
+		if sendBool(opts, selRespondsToSelector, selSetMathFloatingPointFunctions) {
+			send(opts, selSetMathFloatingPointFunctions, mathFloatingPointFunctionsPrecise)
+		}
+	} else {
+		send(opts, selSetFastMathEnabled, 0)
+	}
+	var nserr uintptr
+	lib := sendIDIDErr(d.dev, selNewLibraryWithSourceOptionsError, src, opts, &nserr)
+	if lib == 0 {
+		return fmt.Errorf("metal: compiling the kernel source as MSL 2.4 on %s failed:\n%s", d.name, trimLog(errorText(nserr)))
+	}
+	defer release(lib)
+	if nserr != 0 { // built, with warnings
+		d.compileLog = errorText(nserr)
+	}
+	for _, name := range gpu.KernelNames() {
+		ns := nsString(name)
+		fn := send(lib, selNewFunctionWithName, ns)
+		release(ns)
+		if fn == 0 {
+			return fmt.Errorf("metal: kernel %s is missing from the compiled library", name)
+		}
+		var perr uintptr
+		pso := sendIDErr(d.dev, selNewComputePipelineStateWithFunctionError, fn, &perr)
+		release(fn)
+		if pso == 0 {
+			return fmt.Errorf("metal: making the compute pipeline of %s: %s", name, trimLog(errorText(perr)))
+		}
+		k := kernel{pipeline: pso, maxThreads: int(send(pso, selMaxTotalThreadsPerThreadgroup))}
+		d.kernels[name] = k
+		if w := send(pso, selThreadExecutionWidth); w != simdWidth {
+			return fmt.Errorf("metal: kernel %s runs %d threads per SIMD-group on %s; the kernels are written for %d", name, w, d.name, simdWidth)
+		}
+	}
+	d.compileMillis = float64(time.Since(start).Microseconds()) / 1000
+	return nil
+}
+
+// trimLog keeps a compiler log to a readable size.
+func trimLog(s string) string {
+	const max = 8 << 10
+	s = strings.TrimSpace(s)
+	if len(s) > max {
+		s = s[:max] + "\n[log truncated]"
+	}
+	return s
 }
 
 // Name implements gpu.Device.
 func (d *Device) Name() string { return "metal" }
 
-// Description implements gpu.Device.
+// Description implements gpu.Device: the GPU's name.
 func (d *Device) Description() string { return d.name }
 
-// Alloc implements gpu.Device: a shared-storage buffer (unified memory).
+// CompileLog returns the Metal compiler's warnings, if it had any.
+func (d *Device) CompileLog() string { return d.compileLog }
+
+// Alloc implements gpu.Device: a shared-storage buffer.
 func (d *Device) Alloc(size int64) (gpu.Buffer, error) {
-	id := d.dev.Send(selNewBuffer, uint64(size), uint64(resourceStorageModeShared))
-	if id == 0 {
-		return nil, fmt.Errorf("metal: newBufferWithLength:%d failed", size)
+	if size <= 0 {
+		return nil, fmt.Errorf("metal: cannot allocate %d bytes", size)
 	}
-	return &buffer{id: id, ptr: objc.Send[unsafe.Pointer](id, selContents), size: size}, nil
+	if d.maxBufferLen > 0 && size > d.maxBufferLen {
+		return nil, fmt.Errorf("metal: %d bytes exceed %s's largest buffer (maxBufferLength %d)", size, d.name, d.maxBufferLen)
+	}
+	var b *buffer
+	err := withPool(func() error {
+		id := send(d.dev, selNewBufferWithLengthOptions, uintptr(size), bufferOptions)
+		if id == 0 {
+			return fmt.Errorf("metal: newBufferWithLength:%d failed (out of memory?)", size)
+		}
+		b = &buffer{id: id, ptr: pointerAt(send(id, selContents)), size: size}
+		return nil
+	})
+	return b, err
+}
+
+// MapWeight wraps a checkpoint weight's bytes in place, without copying:
+// the file is mapped read-only and the pages around the tensor become an
+// MTLBuffer (newBufferWithBytesNoCopy:length:options:deallocator:) bound
+// at the tensor's offset. ok is false when the weight must be copied
+// instead: its device form differs from the file's bytes, its offset is
+// not 16-byte aligned, or GRAPHPASS_METAL_NOCOPY=0.
+func (d *Device) MapWeight(w *gpu.WeightSlot) (buf gpu.Buffer, ok bool, err error) {
+	if !d.noCopy {
+		return nil, false, nil
+	}
+	mw, _, err := d.files.locateWeight(w, d.page, d.maxBufferLen)
+	if err != nil || mw == nil {
+		return nil, false, err
+	}
+	err = withPool(func() error {
+		// deallocator nil: the mapping outlives the buffer (released in Free).
+		id := sendPtrUintUintID(d.dev, selNewBufferWithBytesNoCopy, mw.file.at(mw.window.Start), uintptr(mw.window.Length), bufferOptions, 0)
+		if id == 0 {
+			return nil
+		}
+		buf = &buffer{id: id, ptr: pointerAt(send(id, selContents)), size: mw.size, base: mw.window.Offset, readOnly: true, file: mw.file}
+		return nil
+	})
+	if err != nil || buf == nil {
+		// The device declined the wrap: the caller copies instead.
+		return nil, false, errors.Join(err, d.files.release(mw.file))
+	}
+	return buf, true, nil
 }
 
 // Free implements gpu.Device.
 func (d *Device) Free(b gpu.Buffer) {
-	if bb, ok := b.(*buffer); ok && bb.id != 0 {
-		bb.id.Send(selRelease)
-		bb.id, bb.ptr = 0, nil
-	}
-}
-
-func span(b gpu.Buffer, off, n int64) ([]byte, error) {
 	bb, ok := b.(*buffer)
-	if !ok || bb.id == 0 {
-		return nil, errors.New("metal: not a live buffer")
+	if !ok || bb == nil || bb.id == 0 {
+		return
 	}
-	if off < 0 || off+n > bb.size {
-		return nil, fmt.Errorf("metal: %d bytes at %d outside a %d-byte buffer", n, off, bb.size)
-	}
-	return unsafe.Slice((*byte)(unsafe.Add(bb.ptr, off)), n), nil
+	_ = withPool(func() error { release(bb.id); return nil })
+	_ = d.files.forget(bb)
+	*bb = buffer{}
 }
 
-// Upload implements gpu.Device (Run waits for the GPU, so the buffer is idle).
+// Upload implements gpu.Device.
 func (d *Device) Upload(dst gpu.Buffer, off int64, data []byte) error {
-	s, err := span(dst, off, int64(len(data)))
-	if err != nil {
-		return err
+	bb, ok := dst.(*buffer)
+	if !ok {
+		return errors.New("metal: upload to a buffer of another device")
 	}
-	copy(s, data)
-	return nil
+	return bb.upload(off, data)
 }
 
 // Download implements gpu.Device.
 func (d *Device) Download(dst []byte, src gpu.Buffer, off int64) error {
-	s, err := span(src, off, int64(len(dst)))
-	if err != nil {
-		return err
+	bb, ok := src.(*buffer)
+	if !ok {
+		return errors.New("metal: download from a buffer of another device")
 	}
-	copy(dst, s)
-	return nil
+	return bb.download(dst, off)
 }
 
-// Run implements gpu.Device: one command buffer, one serial compute
-// encoder, every dispatch in plan order, then wait.
+// Run implements gpu.Device: every dispatch, in plan order, in one serial
+// compute encoder of one command buffer; then it waits for the GPU.
 func (d *Device) Run(plan *gpu.Plan, b *gpu.Bindings) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	pool := autoreleasePool()
-	defer pool.Send(selDrain)
-	cb := d.queue.Send(selCommandBuffer)
-	enc := cb.Send(selComputeEncoder)
-	var params [gpu.ParamsSize]byte
-	for i := range plan.Dispatches {
-		disp := &plan.Dispatches[i]
-		pso, ok := d.pipelines[disp.Kernel]
-		if !ok {
-			enc.Send(selEndEncoding)
-			return fmt.Errorf("metal: no kernel %s", disp.Kernel)
-		}
-		if disp.Threads > d.maxThreads[disp.Kernel] {
-			enc.Send(selEndEncoding)
-			return fmt.Errorf("metal: dispatch %d (%s, node %s) wants %d threads per threadgroup, the pipeline allows %d", i, disp.Kernel, disp.Node, disp.Threads, d.maxThreads[disp.Kernel])
-		}
-		enc.Send(selSetPipeline, pso)
-		for j, ref := range disp.Args {
-			buf, off := b.Resolve(ref)
-			bb, ok := buf.(*buffer)
-			if !ok || bb.id == 0 {
-				enc.Send(selEndEncoding)
-				return fmt.Errorf("metal: dispatch %d (%s): argument %d has no buffer", i, disp.Kernel, j)
-			}
-			enc.Send(selSetBuffer, bb.id, uint64(off), uint64(j))
-		}
-		disp.Params.Put(params[:])
-		enc.Send(selSetBytes, unsafe.Pointer(&params[0]), uint64(gpu.ParamsSize), uint64(len(disp.Args)))
-		grid := mtlSize{uint64(max(disp.Grid[0], 1)), uint64(max(disp.Grid[1], 1)), uint64(max(disp.Grid[2], 1))}
-		enc.Send(selDispatch, grid, mtlSize{uint64(disp.Threads), 1, 1})
+	if d.closed {
+		return errors.New("metal: device is closed")
 	}
-	enc.Send(selEndEncoding)
-	cb.Send(selCommit)
-	cb.Send(selWaitUntilCompleted)
-	if st := objc.Send[uint64](cb, selStatus); st != commandBufferCompleted {
-		return fmt.Errorf("metal: command buffer status %d: %s", st, nsErrorString(cb.Send(selError)))
+	cmds, err := prepare(plan, b, d.kernels, d.cmds)
+	if err != nil {
+		return err
 	}
-	return nil
+	d.cmds = cmds
+	return withPool(func() error {
+		// commandBuffer and computeCommandEncoder return autoreleased
+		// objects: the pool holds them until the GPU is done.
+		cb := send(d.queue, selCommandBuffer)
+		if cb == 0 {
+			return errors.New("metal: commandBuffer returned nil")
+		}
+		enc := send(cb, selComputeCommandEncoder)
+		if enc == 0 {
+			return errors.New("metal: computeCommandEncoder returned nil")
+		}
+		encode(objcEncoder(enc), cmds)
+		send(enc, selEndEncoding)
+		send(cb, selCommit)
+		send(cb, selWaitUntilCompleted)
+		if st := uint64(send(cb, selStatus)); st != statusCompleted {
+			return fmt.Errorf("metal: a command buffer of %d dispatches ended %s: %s", len(cmds), statusName(st), errorText(send(cb, selError)))
+		}
+		return nil
+	})
 }
 
 // Release implements gpu.Device (nothing is cached per plan).
 func (d *Device) Release(*gpu.Plan) {}
 
-// Close implements gpu.Device.
+// Close implements gpu.Device. Buffers still alive keep their memory (and
+// wrapped files stay mapped) until freed.
 func (d *Device) Close() error {
-	for _, p := range d.pipelines {
-		p.Send(selRelease)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return nil
 	}
-	d.pipelines = nil
-	if d.queue != 0 {
-		d.queue.Send(selRelease)
-		d.queue = 0
-	}
-	return nil
+	d.closed = true
+	return withPool(func() error {
+		for _, k := range d.kernels {
+			release(k.pipeline)
+		}
+		d.kernels = nil
+		release(d.queue)
+		release(d.dev)
+		d.queue, d.dev = 0, 0
+		return nil
+	})
 }

@@ -1,18 +1,31 @@
 // prelude_metal.h: the macro layer that maps the shared kernel source
-// (kernels.inc) onto the Metal Shading Language. Targets MSL 2.4 (macOS 12+):
-// simd_sum/simd_max/simd_shuffle need MSL 2.1+; bf16 is read as raw 16-bit
-// words and widened by shifting, so MSL 3.1's bfloat type is not needed.
+// (kernels.inc) onto the Metal Shading Language.
+//
+// Target: MSL 2.4 (MTLLanguageVersion2_4: macOS 12 and later). What the
+// source needs, per Apple's MSL specification: simd_sum and simd_max need
+// MSL 2.1 on macOS; simd_shuffle, [[thread_index_in_simdgroup]] and
+// [[simdgroup_index_in_threadgroup]] need 2.0; bf16 is read as raw 16-bit
+// words and widened by shifting, so MSL 3.1's bfloat is not needed. The
+// runtime pins the version (metal/metal_darwin.go) so compiler defaults do
+// not drift with the OS; 2.4 is the last MSL 2 release. Only macOS 11 on an
+// M1 is left out: MTLLanguageVersion2_3 would admit it with no source change.
+// The SIMD-group reductions also need an Apple7 (M1) or newer GPU, which the
+// runtime checks with supportsFamily: before compiling.
 #include <metal_stdlib>
 using namespace metal;
 #define GP_METAL 1
 
 #define KERNEL(name) kernel void name
 // KERNEL_IDS ends every kernel's parameter list: Metal passes the ids as
-// attributed parameters. Threadgroups are one-dimensional (x); grids use x, y, z.
+// attributed parameters. Threadgroups are one-dimensional (x); grids use x,
+// y, z. The spec requires the grid-shaped attributes
+// ([[threadgroup_position_in_grid]], [[threadgroups_per_grid]],
+// [[threads_per_threadgroup]]) to have vector types of one component count,
+// so all three are uint3; the per-thread indices are scalars.
 #define KERNEL_IDS , uint3 gp_tgid [[threadgroup_position_in_grid]], \
   uint3 gp_ngroups [[threadgroups_per_grid]], \
+  uint3 gp_tsize [[threads_per_threadgroup]], \
   uint gp_tid [[thread_index_in_threadgroup]], \
-  uint gp_tsize [[threads_per_threadgroup]], \
   uint gp_lane [[thread_index_in_simdgroup]], \
   uint gp_warp [[simdgroup_index_in_threadgroup]]
 #define ARG(i) [[buffer(i)]]
@@ -32,11 +45,16 @@ using namespace metal;
 #define GROUP_ID_Z gp_tgid.z
 #define NUM_GROUPS_X gp_ngroups.x
 #define LOCAL_ID gp_tid
-#define LOCAL_SIZE gp_tsize
+#define LOCAL_SIZE gp_tsize.x
 #define LANE gp_lane
 #define WARP_ID gp_warp
 
 #define BARRIER() threadgroup_barrier(mem_flags::mem_threadgroup)
+#define WARP_BARRIER() simdgroup_barrier(mem_flags::mem_threadgroup)
+// Metal runs a command encoder's dispatches one after another: no
+// programmatic dependent launch, so these are empty (prelude_cuda.h).
+#define GRID_DEP_WAIT()
+#define GRID_DEP_LAUNCH()
 
 DEVICE_FN float warp_sum(float v) { return simd_sum(v); }
 DEVICE_FN float warp_max(float v) { return simd_max(v); }

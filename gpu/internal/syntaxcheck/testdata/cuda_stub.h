@@ -30,3 +30,4 @@ __device__ float __shfl_xor_sync(unsigned int, float, int);
 __device__ float __shfl_sync(unsigned int, float, int);
 __device__ int __shfl_sync(unsigned int, int, int);
 __device__ void __syncthreads();
+__device__ void __syncwarp(unsigned int mask = 0xffffffffu);
