@@ -1,0 +1,542 @@
+// Package bench measures end-to-end LLM decoding: a checkpoint (a real
+// one, or a random-weight one in the exact shape of a known model, such as
+// Qwen3-0.6B) goes through the pipeline's passes onto a runtime, then a
+// prompt is prefilled and tokens are decoded greedily.
+//
+// Decoding one token reads every weight once, so it is bound by memory
+// bandwidth. A Result therefore puts the decode rate next to the bytes of
+// weights each token reads and the bandwidth measured in the same process
+// with a streaming-read kernel (cpu.MeasureReadBandwidth), and reports the
+// ratio as the bandwidth utilization. It also measures, in the same run,
+// the fused pipeline against the unfused graph (no passes) and, for
+// quantized runs, the bf16 model, so the ratios compare like with like on
+// a machine whose speed may drift.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/graphpass/graphpass/backend"
+	"github.com/graphpass/graphpass/cpu"
+	"github.com/graphpass/graphpass/graph"
+	"github.com/graphpass/graphpass/model"
+	"github.com/graphpass/graphpass/pipeline"
+)
+
+// DeviceBandwidthKey is the backend.Stats.Extra entry in which a runtime
+// whose weights live in device memory (a GPU) reports that memory's
+// bandwidth in bytes per second; bench then uses it instead of the host's.
+const DeviceBandwidthKey = "memory_bandwidth_bytes_per_s"
+
+// Options choose what to measure. The zero value (plus a model) works.
+type Options struct {
+	// Synthetic names a model.Synthetic config (e.g. "qwen3-0.6b"): a
+	// random-weight checkpoint of that shape is written to WorkDir (once)
+	// and loaded the normal way. Model is used instead when set.
+	Synthetic string
+	Model     string
+	// Bits > 0 uses an MLX affine-quantized checkpoint (group 64) of the
+	// synthetic config and also measures the unquantized one for the ratio.
+	Bits int
+	// Runtime is "inproc" (the CPU runtime in this process, default) or a
+	// runtime plugin name or path (cpu, cuda, metal).
+	Runtime string
+	// Passes: nil runs the default pipeline; []string{"none"} no passes;
+	// otherwise the named built-in passes in order.
+	Passes []string
+	// PromptTokens and NewTokens size the run (defaults 128 and 32).
+	PromptTokens, NewTokens int
+	// Threads for CPU runtimes (0: all cores).
+	Threads int
+	// SkipUnfused skips the unfused comparison run.
+	SkipUnfused bool
+	// WorkDir caches synthetic checkpoints ("" = the user cache dir).
+	WorkDir string
+	// BandwidthBytes is the buffer of the streaming-read measurement
+	// (default 512 MiB, well beyond any last-level cache).
+	BandwidthBytes int64
+	// Seed for the synthetic weights and the prompt.
+	Seed uint64
+	// Log receives progress lines; nil is silent.
+	Log io.Writer
+}
+
+// Phase is one model measured: prefill and decode rates.
+type Phase struct {
+	Passes           []string `json:"passes"`
+	Ops              int      `json:"graph_nodes"`
+	LoadMillis       float64  `json:"load_ms"`
+	PrefillMillis    float64  `json:"prefill_ms"` // a warm prefill (the second of two)
+	PrefillTokPerSec float64  `json:"prefill_tok_per_s"`
+	// DecodeMillis is the median time of a decode step (the first is a
+	// warm-up and not counted); DecodeTokPerSec its inverse. The best
+	// step is reported too: on a shared machine the median can carry
+	// other processes' load.
+	DecodeMillis     float64 `json:"decode_ms_per_token"`
+	DecodeTokPerSec  float64 `json:"decode_tok_per_s"`
+	DecodeBestMillis float64 `json:"decode_best_ms_per_token"`
+	// WeightBytesPerToken is what one decode step reads of the weights:
+	// every initializer, except that gathered tables (embeddings) count
+	// only the rows read.
+	WeightBytesPerToken int64 `json:"weight_bytes_per_token"`
+	// KVBytesPerToken is the f32 key/value cache one decode step reads,
+	// at the mean context length of the timed steps.
+	KVBytesPerToken int64 `json:"kv_bytes_per_token"`
+	// AchievedGBs is (weight + KV bytes per token) × decode rate.
+	AchievedGBs float64 `json:"achieved_gb_per_s"`
+	// BWUtilization is AchievedGBs (at the median step) over the measured
+	// memory bandwidth.
+	BWUtilization float64 `json:"bw_utilization"`
+	// BestBWUtilization uses the best step instead of the median: both it
+	// and the bandwidth are then best cases, the fairest comparison when
+	// other processes share the cores.
+	BestBWUtilization float64 `json:"bw_utilization_best_step"`
+	// DecodePeakRSS is the process's peak resident set with this model
+	// loaded, prefilled and decoding, before any comparison model is
+	// loaded (Linux; mapped weight pages count as file-backed).
+	DecodePeakRSS int64 `json:"decode_peak_rss_bytes,omitempty"`
+	// RSSAnon and RSSFile split the resident set at that point: weights
+	// are file-backed (mapped), activations, caches and the pass host's
+	// memory anonymous.
+	RSSAnon int64 `json:"rss_anon_bytes,omitempty"`
+	RSSFile int64 `json:"rss_file_bytes,omitempty"`
+}
+
+// Result is what Run measured. Field names are the JSON output's.
+type Result struct {
+	Model        string         `json:"model"`
+	Synthetic    bool           `json:"synthetic"`
+	Params       int64          `json:"params"`
+	DType        string         `json:"dtype"`
+	Bits         int            `json:"bits,omitempty"`
+	Runtime      string         `json:"runtime"`
+	RuntimeKind  string         `json:"runtime_kind"`
+	Device       string         `json:"device"`
+	Threads      int            `json:"threads"`
+	GoMaxProcs   int            `json:"gomaxprocs"`
+	PromptTokens int            `json:"prompt_tokens"`
+	NewTokens    int            `json:"new_tokens"`
+	MemoryGBs    float64        `json:"memory_bandwidth_gb_per_s"`
+	LoadAverage  string         `json:"load_average,omitempty"` // /proc/loadavg at the end: other processes share the cores
+	Phase                       // the measured configuration
+	PeakRSS      int64          `json:"peak_rss_bytes"` // with the measured model alone (see Phase.DecodePeakRSS)
+	MappedBytes  int64          `json:"mapped_bytes"`
+	Unfused      *Phase         `json:"unfused,omitempty"`
+	FusedSpeedup float64        `json:"fused_vs_unfused_decode,omitempty"`
+	Unquantized  *Phase         `json:"bf16,omitempty"`
+	QuantSpeedup float64        `json:"quant_vs_bf16_decode,omitempty"`
+	Notes        []string       `json:"notes,omitempty"`
+	Extra        map[string]any `json:"extra,omitempty"`
+}
+
+func (o *Options) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+// Run performs the measurements.
+//
+// Every configuration (the requested one, the unfused graph, the
+// unquantized model) is loaded and prefilled, then their decode steps are
+// interleaved, one step of each in turn, so the ratios between them hold
+// even when other processes share the cores.
+func Run(ctx context.Context, o Options) (*Result, error) {
+	if o.PromptTokens <= 0 {
+		o.PromptTokens = 128
+	}
+	if o.NewTokens <= 0 {
+		o.NewTokens = 32
+	}
+	if o.NewTokens < 2 {
+		return nil, fmt.Errorf("bench: new tokens %d: at least 2 are needed to time decoding", o.NewTokens)
+	}
+	if o.Runtime == "" {
+		o.Runtime = pipeline.InprocName
+	}
+	if o.BandwidthBytes <= 0 {
+		o.BandwidthBytes = 512 << 20
+	}
+	if o.Seed == 0 {
+		o.Seed = 1
+	}
+	res := &Result{Runtime: o.Runtime, GoMaxProcs: runtime.GOMAXPROCS(0), Threads: o.Threads,
+		PromptTokens: o.PromptTokens, NewTokens: o.NewTokens, Bits: o.Bits}
+	if res.Threads == 0 {
+		res.Threads = runtime.GOMAXPROCS(0)
+	}
+
+	dir, err := o.checkpoint(o.Bits)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(filepath.Join(dir, "config.json")); err != nil || st.IsDir() {
+		return nil, fmt.Errorf("bench: %s is not a checkpoint directory (no config.json)", dir)
+	}
+	res.Model, res.Synthetic = dir, o.Model == ""
+	if o.Synthetic != "" && o.Model == "" {
+		res.Model = o.Synthetic
+	}
+
+	// Bandwidth first, then forget the buffer and the peak it caused, so
+	// peak RSS below is the model's.
+	o.logf("measuring memory bandwidth (%d MiB streaming read)", o.BandwidthBytes>>20)
+	res.MemoryGBs = o.bandwidth()
+	resetPeakRSS()
+
+	rt, info, err := pipeline.OpenRuntime(ctx, pipeline.RuntimeSpec{Name: o.Runtime, Threads: o.Threads}, pipeline.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	res.Runtime, res.RuntimeKind, res.Device = info.Name, info.Kind, info.Device
+	pid := os.Getpid()
+	if info.PID != 0 {
+		pid = info.PID
+	}
+
+	main, err := o.start(ctx, rt, dir, o.Passes, res)
+	if err != nil {
+		return nil, err
+	}
+	defer main.close()
+	// Two steps alone, then the resident set of this model by itself.
+	for k := 0; k < 2; k++ {
+		if err := main.step(ctx, false); err != nil {
+			return nil, err
+		}
+	}
+	res.PeakRSS, main.phase.RSSAnon, main.phase.RSSFile = readRSS(pid)
+	cpuMemory := res.RuntimeKind == "inproc" || res.Runtime == "cpu"
+	if bw := main.model.Stats().Extra[DeviceBandwidthKey]; bw > 0 {
+		res.MemoryGBs, cpuMemory = bw/1e9, false
+		res.Notes = append(res.Notes, "memory bandwidth reported by the runtime ("+DeviceBandwidthKey+")")
+	} else if !cpuMemory {
+		res.MemoryGBs = 0
+		res.Notes = append(res.Notes, "the runtime reports no device bandwidth ("+DeviceBandwidthKey+" in its stats), so no utilization is computed")
+	}
+	main.phase.DecodePeakRSS = res.PeakRSS
+	if st := main.model.Stats(); st.MappedBytes > 0 {
+		res.MappedBytes = st.MappedBytes
+	}
+
+	runners := []*runner{main}
+	var unfused, unquant *runner
+	if !o.SkipUnfused && !isNone(o.Passes) {
+		if unfused, err = o.start(ctx, rt, dir, []string{"none"}, nil); err != nil {
+			return nil, fmt.Errorf("unfused run: %w", err)
+		}
+		defer unfused.close()
+		runners = append(runners, unfused)
+	}
+	if o.Bits > 0 && o.Synthetic != "" {
+		bdir, err := o.checkpoint(0)
+		if err != nil {
+			return nil, err
+		}
+		if unquant, err = o.start(ctx, rt, bdir, o.Passes, nil); err != nil {
+			return nil, fmt.Errorf("unquantized run: %w", err)
+		}
+		defer unquant.close()
+		runners = append(runners, unquant)
+	}
+	// One untimed warm-up step each, then the timed, interleaved steps.
+	for _, r := range runners[1:] {
+		if err := r.step(ctx, false); err != nil {
+			return nil, err
+		}
+	}
+	o.logf("decoding %d tokens with %d configuration(s), interleaved", o.NewTokens, len(runners))
+	for k := 0; k < o.NewTokens; k++ {
+		for _, r := range runners {
+			if err := r.step(ctx, true); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, r := range runners {
+		r.finish()
+		o.logf("  %s: prefill %.1f tok/s, decode %.2f tok/s (median %.1f ms/token)", r.label, r.phase.PrefillTokPerSec, r.phase.DecodeTokPerSec, r.phase.DecodeMillis)
+	}
+	res.Phase = *main.phase
+	if unfused != nil {
+		res.Unfused = unfused.phase
+		res.FusedSpeedup = res.DecodeTokPerSec / unfused.phase.DecodeTokPerSec
+	}
+	if unquant != nil {
+		res.Unquantized = unquant.phase
+		res.QuantSpeedup = res.DecodeTokPerSec / unquant.phase.DecodeTokPerSec
+	}
+
+	// Measure the bandwidth again after the runs and keep the best: on a
+	// shared machine a single measurement may catch a busy moment.
+	if cpuMemory {
+		if bw := o.bandwidth(); bw > res.MemoryGBs {
+			res.MemoryGBs = bw
+		}
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		res.LoadAverage = strings.TrimSpace(string(la))
+	}
+	for _, p := range []*Phase{&res.Phase, res.Unfused, res.Unquantized} {
+		if p != nil && res.MemoryGBs > 0 {
+			p.BWUtilization = p.AchievedGBs / res.MemoryGBs
+			best := float64(p.WeightBytesPerToken+p.KVBytesPerToken) / (p.DecodeBestMillis / 1000) / 1e9
+			p.BestBWUtilization = best / res.MemoryGBs
+		}
+	}
+	return res, nil
+}
+
+// bandwidth measures the streaming-read bandwidth in GB/s and gives the
+// buffer back to the OS.
+func (o *Options) bandwidth() float64 {
+	bw := cpu.MeasureReadBandwidth(o.BandwidthBytes, o.Threads, 5) / 1e9
+	debug.FreeOSMemory()
+	return bw
+}
+
+func isNone(passes []string) bool { return len(passes) == 1 && passes[0] == "none" }
+
+// checkpoint returns the directory to load: o.Model, or the synthetic
+// checkpoint (quantized to bits when bits > 0), written once.
+func (o *Options) checkpoint(bits int) (string, error) {
+	if o.Model != "" {
+		return o.Model, nil
+	}
+	if o.Synthetic == "" {
+		return "", fmt.Errorf("bench: no model: give a checkpoint directory or a synthetic model name (%s)", strings.Join(model.SyntheticNames(), ", "))
+	}
+	cfg, err := model.Synthetic(o.Synthetic)
+	if err != nil {
+		return "", err
+	}
+	name := o.Synthetic
+	if bits > 0 {
+		cfg.Quantization = &model.Quantization{Bits: bits, GroupSize: 64}
+		name += fmt.Sprintf("-%dbit", bits)
+	}
+	work := o.WorkDir
+	if work == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		work = filepath.Join(base, "graphpass", "bench")
+	}
+	dir := filepath.Join(work, fmt.Sprintf("%s-seed%d", name, o.Seed))
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err == nil {
+		return dir, nil
+	}
+	o.logf("writing synthetic checkpoint %s", dir)
+	tmp := dir + ".tmp"
+	os.RemoveAll(tmp)
+	if err := model.WriteSynthetic(tmp, cfg, o.Seed); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// runner is one configuration being measured: a loaded model and its
+// decoding session.
+type runner struct {
+	label  string
+	phase  *Phase
+	prep   *pipeline.Prepared
+	model  backend.Model
+	sess   backend.Session
+	logits *backend.Logits
+	times  []time.Duration
+	// context lengths of the timed steps, and KV bytes per cached position
+	contexts      []int
+	kvPerPosition int64
+	length        int
+}
+
+// start prepares the checkpoint with passes, loads it on rt and prefills a
+// random prompt.
+func (o *Options) start(ctx context.Context, rt backend.Runtime, dir string, passes []string, res *Result) (*runner, error) {
+	spec := pipeline.Default()
+	spec.Model = dir
+	spec.Runtime = pipeline.RuntimeSpec{Name: o.Runtime, Threads: o.Threads}
+	switch {
+	case passes == nil:
+	case isNone(passes):
+		spec.Passes = nil
+	default:
+		spec.Passes = nil
+		for _, p := range passes {
+			spec.Passes = append(spec.Passes, pipeline.PassSpec{Name: p})
+		}
+	}
+	label := filepath.Base(dir) + " (default passes)"
+	if passes != nil {
+		label = filepath.Base(dir) + " (" + strings.Join(passes, ",") + ")"
+	}
+	o.logf("preparing %s", label)
+	prep, err := pipeline.Prepare(ctx, spec, pipeline.Options{})
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{label: label, prep: prep, phase: &Phase{Ops: prep.Graph.NumNodes(), Passes: []string{}}}
+	for _, p := range prep.Passes {
+		r.phase.Passes = append(r.phase.Passes, p.Name)
+	}
+	if res != nil {
+		res.Params, _ = strconv.ParseInt(prep.Graph.Metadata[model.MetaNumParams], 10, 64)
+		res.DType = prep.Graph.Metadata[model.MetaDType]
+	}
+	r.phase.WeightBytesPerToken = weightBytesPerToken(prep.Graph)
+	r.kvPerPosition = kvBytesPerPosition(prep.Graph)
+	// The pass host's garbage must not be collected while decoding is timed.
+	runtime.GC()
+	debug.FreeOSMemory()
+
+	t0 := time.Now()
+	if r.model, _, err = prep.Load(ctx, rt); err != nil {
+		prep.Close()
+		return nil, err
+	}
+	r.phase.LoadMillis = ms(time.Since(t0))
+	vocab, _ := strconv.Atoi(prep.Graph.Metadata[graph.MetaVocabSize])
+	if vocab <= 0 {
+		vocab = 1000
+	}
+	prompt := make([]int32, o.PromptTokens)
+	x := o.Seed
+	for i := range prompt {
+		x = x*6364136223846793005 + 1442695040888963407
+		prompt[i] = int32((x >> 33) % uint64(vocab))
+	}
+	// A first, untimed prefill pages the weights in and fills the buffer
+	// pools; the timed one runs warm, in the session that then decodes.
+	o.logf("  prefill %d tokens (twice: warm-up, timed)", o.PromptTokens)
+	for rep := 0; rep < 2; rep++ {
+		if r.sess != nil {
+			r.sess.Close()
+		}
+		if r.sess, err = r.model.NewSession(ctx, backend.SessionOptions{Batch: 1, MaxSeq: o.PromptTokens + o.NewTokens + 4}); err != nil {
+			r.close()
+			return nil, err
+		}
+		t0 = time.Now()
+		if r.logits, err = r.sess.Forward(ctx, backend.Step{Tokens: [][]int32{prompt}}); err != nil {
+			r.close()
+			return nil, err
+		}
+	}
+	pre := time.Since(t0)
+	r.length = o.PromptTokens
+	r.phase.PrefillMillis = ms(pre)
+	r.phase.PrefillTokPerSec = float64(o.PromptTokens) / pre.Seconds()
+	return r, nil
+}
+
+// step decodes the greedy next token, timing it when timed.
+func (r *runner) step(ctx context.Context, timed bool) error {
+	next := argmax(r.logits.Row(0, r.logits.Positions-1))
+	t := time.Now()
+	lg, err := r.sess.Forward(ctx, backend.Step{Tokens: [][]int32{{next}}})
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.label, err)
+	}
+	if timed {
+		r.times = append(r.times, time.Since(t))
+		r.contexts = append(r.contexts, r.length+1)
+	}
+	r.length++
+	r.logits = lg
+	return nil
+}
+
+// finish turns the step times into rates.
+func (r *runner) finish() {
+	times := append([]time.Duration(nil), r.times...)
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	med := times[len(times)/2]
+	if len(times)%2 == 0 {
+		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
+	}
+	ph := r.phase
+	ph.DecodeMillis = ms(med)
+	ph.DecodeBestMillis = ms(times[0])
+	ph.DecodeTokPerSec = 1 / med.Seconds()
+	var ctxSum int
+	for _, c := range r.contexts {
+		ctxSum += c
+	}
+	ph.KVBytesPerToken = r.kvPerPosition * int64(ctxSum) / int64(max(len(r.contexts), 1))
+	ph.AchievedGBs = float64(ph.WeightBytesPerToken+ph.KVBytesPerToken) * ph.DecodeTokPerSec / 1e9
+}
+
+func (r *runner) close() {
+	if r.sess != nil {
+		r.sess.Close()
+	}
+	if r.model != nil {
+		r.model.Close()
+	}
+	r.prep.Close()
+}
+
+func argmax(v []float32) int32 {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return int32(best)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// kvBytesPerPosition is the f32 key and value cache of one position over
+// all layers, from the graph's metadata (0 when it does not say).
+func kvBytesPerPosition(g *graph.Graph) int64 {
+	get := func(k string) int64 { v, _ := strconv.ParseInt(g.Metadata[k], 10, 64); return v }
+	heads := get(model.MetaKVCacheHeads)
+	if heads == 0 {
+		heads = get(graph.MetaNumKVHeads)
+	}
+	return 2 * get(graph.MetaNumLayers) * heads * get(graph.MetaHeadDim) * 4
+}
+
+// weightBytesPerToken sums the initializers one decode step reads: all of
+// them, except that a table read only by Gather/QuantizedGather (an
+// embedding) costs one row per token.
+func weightBytesPerToken(g *graph.Graph) int64 {
+	ix := graph.NewIndex(g)
+	var total int64
+	for _, in := range g.Initializers {
+		size := in.Type.ByteSize()
+		users := ix.Consumers(in.Name)
+		gathered := len(users) > 0
+		for _, u := range users {
+			isTable := (u.Op == "Gather" && u.Input(0) == in.Name) ||
+				(u.Op == "QuantizedGather" && (u.Input(0) == in.Name || u.Input(1) == in.Name || u.Input(2) == in.Name))
+			if !isTable {
+				gathered = false
+			}
+		}
+		if gathered && in.Type.Shape.Rank() > 0 && in.Type.Shape[0].Size > 0 {
+			size /= in.Type.Shape[0].Size
+		}
+		total += size
+	}
+	return total
+}

@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"context"
+	"testing"
+
+	"github.com/graphpass/graphpass/graph"
+)
+
+func TestWeightBytesPerToken(t *testing.T) {
+	table := &graph.Initializer{Name: "emb", Type: graph.T(graph.BF16, graph.D(100), graph.D(8))}
+	w := &graph.Initializer{Name: "w", Type: graph.T(graph.F32, graph.D(8), graph.D(8))}
+	gather := &graph.Node{Name: "g", Op: "Gather", Inputs: []string{"emb", "ids"}, Outputs: []string{"x"}}
+	mm := &graph.Node{Name: "m", Op: "MatMul", Inputs: []string{"x", "w"}, Outputs: []string{"y"}}
+	g := &graph.Graph{Initializers: []*graph.Initializer{table, w}, Nodes: []*graph.Node{gather, mm}}
+	// The table is only gathered: one row (8 bf16) per token, plus w.
+	if got, want := weightBytesPerToken(g), int64(8*2+8*8*4); got != want {
+		t.Errorf("gathered table: %d bytes, want %d", got, want)
+	}
+	// Tied: the LM head reads the whole table.
+	head := &graph.Node{Name: "h", Op: "MatMul", Inputs: []string{"y", "emb"}, Outputs: []string{"logits"}, Attrs: map[string]graph.Attr{"transpose_b": graph.Int(1)}}
+	g.Nodes = append(g.Nodes, head)
+	if got, want := weightBytesPerToken(g), int64(100*8*2+8*8*4); got != want {
+		t.Errorf("tied table: %d bytes, want %d", got, want)
+	}
+}
+
+func TestRunSyntheticTiny(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes and runs a synthetic checkpoint")
+	}
+	res, err := Run(context.Background(), Options{Synthetic: "qwen3-tiny", Bits: 4, Passes: []string{"none"},
+		PromptTokens: 8, NewTokens: 3, WorkDir: t.TempDir(), BandwidthBytes: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.DecodeTokPerSec <= 0 || res.PrefillTokPerSec <= 0 || res.MemoryGBs <= 0 || res.BWUtilization <= 0 {
+		t.Errorf("missing rates: %+v", res)
+	}
+	if res.Unquantized == nil || res.QuantSpeedup <= 0 {
+		t.Errorf("no 4-bit vs unquantized comparison: %+v", res)
+	}
+	if res.Unfused != nil {
+		t.Error("passes none measured an unfused comparison too")
+	}
+	// 4-bit weights: the quantized model reads well under half the bytes.
+	if q, b := res.WeightBytesPerToken, res.Unquantized.WeightBytesPerToken; q <= 0 || q*2 > b {
+		t.Errorf("4-bit reads %d bytes per token, bf16 %d", q, b)
+	}
+	if res.Params == 0 || res.Runtime != "cpu" || res.RuntimeKind != "inproc" {
+		t.Errorf("identity: %+v", res)
+	}
+}

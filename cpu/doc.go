@@ -1,0 +1,24 @@
+// Package cpu is the pure-Go CPU runtime: the reference implementation of
+// every op in the graph catalog (graph/ops.go) and the project's default
+// runtime.
+//
+// It has two faces:
+//
+//   - Compile turns a *graph.Graph into a Program that runs on host tensors
+//     (package tensor): Run takes graph inputs by name and returns the
+//     graph's outputs. Tests, translation validation (package validate) and
+//     the GPU runtimes' conformance checks use it directly.
+//   - Runtime implements backend.Runtime: sessions that thread a KV cache
+//     through the graph's past/present I/O (or hold it themselves for
+//     KVCacheAttention nodes), prefill then decode, with left-padded batches
+//     and Hugging Face's default positions.
+//
+// All math is f32 (f64 for f64 tensors). Weights stay in their checkpoint
+// dtype (bf16, f16, f32, or packed affine-quantized words) and are decoded
+// on the fly inside the kernels; no f32 copy of a weight is ever made.
+// Weight bytes are memory-mapped, never read into the Go heap.
+//
+// Kernels split their work across goroutines (rows, heads or output
+// columns); hot loops have AVX2/FMA assembly on amd64 with pure-Go
+// fallbacks chosen at run time.
+package cpu
