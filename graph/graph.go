@@ -118,8 +118,9 @@ type WeightRef struct {
 // (passes never see weight bytes, so they ask the host to derive them).
 type Derivation struct {
 	// Op is the derivation: "affine_quantize" is MLX affine group
-	// quantization with attrs "bits" and "group_size"; Output 0 is the
-	// packed uint32 weight, 1 the scales, 2 the biases.
+	// quantization with attrs "bits" and "group_size" (and "transpose"=1 to
+	// quantize the transpose of an [in, out] weight such as GPT-2's Conv1D);
+	// Output 0 is the packed uint32 weight, 1 the scales, 2 the biases.
 	Op     string
 	Source string // the initializer it is computed from
 	Attrs  map[string]Attr

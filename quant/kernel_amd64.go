@@ -1,0 +1,237 @@
+//go:build amd64
+
+package quant
+
+import (
+	"math"
+
+	"github.com/graphpass/graphpass/graph"
+)
+
+//go:noescape
+func prepAVX2(sbuf *float32, bterm *float32, scales *byte, biases *byte, xsum *float32, rows int, groups int, kind int, step *float32)
+
+//go:noescape
+func matvec4AVX2(dst *float32, rows int, words *uint32, xp *float32, sbuf *float32, bterm *float32, groups int, bpg int)
+
+//go:noescape
+func matvec8AVX2(dst *float32, rows int, words *uint32, xp *float32, sbuf *float32, bterm *float32, groups int, bpg int)
+
+//go:noescape
+func matvec4VNNI(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int, bpg int)
+
+//go:noescape
+func matvec4VNNI64(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
+
+//go:noescape
+func matvec4VNNI32(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
+
+//go:noescape
+func matvec8VNNI(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int, bpg int)
+
+func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+func xgetbv() (eax, edx uint32)
+
+var hasAVX2, hasVNNI = detect()
+
+// detect reports AVX2+FMA+F16C and AVX-512 VNNI (with VL), each only when
+// the OS saves the register state they need.
+func detect() (avx2, vnni bool) {
+	maxID, _, _, _ := cpuid(0, 0)
+	if maxID < 7 {
+		return false, false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	const fma, osxsave, f16c = 1 << 12, 1 << 27, 1 << 29
+	if ecx1&(fma|osxsave|f16c) != fma|osxsave|f16c {
+		return false, false
+	}
+	xcr0, _ := xgetbv()
+	if xcr0&6 != 6 { // xmm and ymm state
+		return false, false
+	}
+	_, ebx7, ecx7, _ := cpuid(7, 0)
+	avx2 = ebx7&(1<<5) != 0
+	const avx512f, avx512vl, avx512vnni = 1 << 16, 1 << 31, 1 << 11
+	vnni = avx2 && ebx7&(avx512f|avx512vl) == avx512f|avx512vl && ecx7&avx512vnni != 0 &&
+		xcr0&0xe0 == 0xe0 // opmask and zmm state
+	return avx2, vnni
+}
+
+func kernelName() string {
+	switch {
+	case hasVNNI && forceKernel == "":
+		return "vnni"
+	case hasAVX2 && forceKernel != "generic":
+		return "avx2"
+	}
+	return "generic"
+}
+
+// kernelFor picks the kernel for m: the vector kernels take 4- and 8-bit
+// codes whose groups fill whole 32-byte blocks, and the vnni kernels 4-bit
+// groups of 32 (16 bytes) too.
+func kernelFor(m *Matrix) string {
+	k := kernelName()
+	if k == "generic" || (m.Bits != 4 && m.Bits != 8) || m.Groups() > sbufFloats {
+		return "generic"
+	}
+	if m.GroupWords()%8 != 0 && !(k == "vnni" && m.Bits == 4 && m.GroupSize == 32) {
+		return "generic"
+	}
+	return k
+}
+
+func prepareArch(v *Vec, m *Matrix) {
+	switch v.kernel {
+	case "avx2":
+		v.xp = grow(v.xp, m.Cols)
+		prepareFloat(v.xp, v.x, m.Bits)
+		v.step = ones(v.step, m.Groups())
+	case "vnni":
+		v.xd = grow(v.xd, 3*m.Cols)
+		v.step = grow(v.step, m.Groups())
+		if !prepareFixed(v.xd, v.step, v.x, m.Bits, m.GroupSize) {
+			v.kernel = "generic" // Inf or NaN in x: let f32 arithmetic propagate it
+		}
+	}
+}
+
+func ones(s []float32, n int) []float32 {
+	s = grow(s, n)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
+}
+
+// prepareFloat lays x out for the avx2 kernels (see kernel_amd64.s):
+// xp[8k+j] of each block is x[per·j+k]·2^(-bits·k), the top code unscaled.
+func prepareFloat(xp, x []float32, bits int) {
+	per := 32 / bits // codes per word
+	block := 8 * per // codes per 8-word block
+	step := float32(1) / float32(int(1)<<bits)
+	for b := 0; b < len(x); b += block {
+		xb, pb := x[b:b+block], xp[b:b+block]
+		f := float32(1)
+		for k := 0; k < per; k++ {
+			if k == per-1 {
+				f = 1
+			}
+			for j := 0; j < 8; j++ {
+				pb[8*k+j] = xb[j*per+k] * f
+			}
+			f *= step
+		}
+	}
+}
+
+// fixedBits is the magnitude of the vnni kernels' fixed-point x: |X| ≤ 2^22,
+// so the top digit stays within a signed byte.
+const fixedBits = 22
+
+// prepareFixed encodes x for the vnni kernels: per group, step is the
+// power of two with max|x| < 2^22·step, X = rint(x/step) (exact scaling,
+// one rounding), and X's balanced base-256 digits are stored as laid out
+// in kernel_amd64.s. It reports false if x holds an Inf or NaN.
+func prepareFixed(xd []int8, step, x []float32, bits, group int) bool {
+	for j := range step {
+		xs := x[j*group : (j+1)*group]
+		// |f| orders like its bits with the sign cleared; Inf and NaN
+		// are the patterns from 0x7f800000 up.
+		var amax uint32
+		for _, f := range xs {
+			amax = max(amax, math.Float32bits(f)&0x7fffffff)
+		}
+		if amax >= 0x7f800000 {
+			return false
+		}
+		e := max(int(amax>>23)-126, -100) // max|x| < 2^e; the floor keeps 1/step finite
+		step[j] = math.Float32frombits(uint32(e-fixedBits+127) << 23)
+		inv := math.Float32frombits(uint32(fixedBits-e+127) << 23)
+		out := xd[3*j*group : 3*(j+1)*group]
+		if bits == 4 {
+			// per block of 64 codes (32 for groups of 32), h = block/2
+			// bytes per plane: d0 even, d0 odd, d1 even, d1 odd, d2 even, d2 odd
+			block := min(group, 64)
+			h := block / 2
+			for b := 0; b < group; b += block {
+				o := out[3*b : 3*(b+block)]
+				xb := xs[b : b+block]
+				for t := 0; t < h; t++ {
+					e0, e1, e2 := digits(fixed(xb[2*t], inv))
+					o0, o1, o2 := digits(fixed(xb[2*t+1], inv))
+					o[t], o[h+t], o[2*h+t], o[3*h+t], o[4*h+t], o[5*h+t] = e0, o0, e1, o1, e2, o2
+				}
+			}
+		} else {
+			// per 32-code block: d0, d1, d2
+			for b := 0; b < group; b += 32 {
+				o := out[3*b : 3*b+96 : 3*b+96]
+				xb := xs[b : b+32 : b+32]
+				for t := 0; t < 32; t++ {
+					o[t], o[32+t], o[64+t] = digits(fixed(xb[t], inv))
+				}
+			}
+		}
+	}
+	return true
+}
+
+// fixed returns rint(f·inv) for |f·inv| ≤ 2^22: adding and subtracting
+// 1.5·2^23 rounds to an integer, half to even, in f32 arithmetic.
+func fixed(f, inv float32) int32 {
+	const magic = 1.5 * (1 << 23)
+	y := f * inv
+	return int32(float32(y+magic) - magic)
+}
+
+// digits splits X (|X| ≤ 2^22) into signed bytes with X = d2·2^16 + d1·2^8 + d0.
+func digits(X int32) (d0, d1, d2 int8) {
+	d0 = int8(X)
+	X = (X - int32(d0)) >> 8
+	d1 = int8(X)
+	X = (X - int32(d1)) >> 8
+	return d0, d1, int8(X)
+}
+
+func scaleKind(dt graph.DType) int {
+	switch dt {
+	case graph.BF16:
+		return 0
+	case graph.F16:
+		return 1
+	}
+	return 2
+}
+
+// sbufFloats bounds the widened scales of one chunk of rows (on the stack).
+const sbufFloats = 2048
+
+func matvecArch(dst []float32, v *Vec, m *Matrix, r0, r1 int) {
+	gpr := m.Groups()
+	es := m.ScaleType.Size()
+	kind := scaleKind(m.ScaleType)
+	chunk := max(1, min(64, sbufFloats/gpr))
+	var sbuf [sbufFloats]float32
+	var bterm [64]float32
+	for r := r0; r < r1; r += chunk {
+		n := min(chunk, r1-r)
+		prepAVX2(&sbuf[0], &bterm[0], &m.Scales[r*gpr*es], &m.Biases[r*gpr*es], &v.xsum[0], n, gpr, kind, &v.step[0])
+		w := &m.RowWords(r)[0]
+		switch {
+		case v.kernel == "vnni" && m.Bits == 4 && m.GroupSize == 64:
+			matvec4VNNI64(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr)
+		case v.kernel == "vnni" && m.Bits == 4 && m.GroupSize == 32:
+			matvec4VNNI32(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr)
+		case v.kernel == "vnni" && m.Bits == 4:
+			matvec4VNNI(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr, m.GroupSize/64)
+		case v.kernel == "vnni":
+			matvec8VNNI(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr, m.GroupSize/32)
+		case m.Bits == 4:
+			matvec4AVX2(&dst[r], n, w, &v.xp[0], &sbuf[0], &bterm[0], gpr, m.GroupWords()/8)
+		default:
+			matvec8AVX2(&dst[r], n, w, &v.xp[0], &sbuf[0], &bterm[0], gpr, m.GroupWords()/8)
+		}
+	}
+}
