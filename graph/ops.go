@@ -467,12 +467,14 @@ func init() {
 		}})
 
 	Register(&OpSchema{Name: "QuantizedGather", Fused: true,
-		Doc:     "y = dequantized rows of an affine-quantized table (quantized embedding): w/scales/biases as in QuantizedMatMul with N rows; y.shape = indices.shape + [K], dtype of scales",
+		Doc: "y = dequantized rows of an affine-quantized table (quantized embedding): w/scales/biases as in QuantizedMatMul with N rows; y.shape = indices.shape + [K], of the scales' dtype (MLX's dequantize), " +
+			"or, with dtype set (e.g. \"f32\"), of that float dtype: each value scale*q+bias is computed in f32 and converted once, as Hugging Face runs dequantized weights and as QuantizedMatMul computes",
 		Inputs:  []Port{{Name: "w"}, {Name: "scales"}, {Name: "biases"}, {Name: "indices"}},
 		Outputs: out1(),
 		Attrs: []AttrSpec{
 			{Name: "bits", Kind: AttrInt, Default: intAttr(4)},
 			{Name: "group_size", Kind: AttrInt, Default: intAttr(64)},
+			{Name: "dtype", Kind: AttrString, Default: strAttr(""), Doc: `output dtype; "" means the scales' dtype`},
 		},
 		Infer: func(n *Node, in []TensorType) ([]TensorType, error) {
 			_, k, err := checkQuantized(n, in[0], in[1], in[2])
@@ -482,8 +484,17 @@ func init() {
 			if !in[3].DType.IsInt() {
 				return nil, errf("indices must be integers, got %s", in[3].DType)
 			}
+			dt := in[1].DType
+			if name := n.Str("dtype"); name != "" {
+				if dt, err = ParseDType(name); err != nil {
+					return nil, err
+				}
+				if !dt.IsFloat() {
+					return nil, errf("dtype %s is not a float type", dt)
+				}
+			}
 			s := append(in[3].Shape.Clone(), D(k))
-			return []TensorType{{in[1].DType, s}}, nil
+			return []TensorType{{dt, s}}, nil
 		}})
 }
 

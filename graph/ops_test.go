@@ -121,6 +121,8 @@ var inferCases = []inferCase{
 	{op: "QuantizedMatMul", inputs: []string{"f32[batch,seq,128]", "u32[256,16]", "bf16[256,2]", "bf16[256,2]"}, attrs: map[string]Attr{"bits": Int(7)}, want: "error:bits"},
 	{op: "QuantizedMatMul", inputs: []string{"f32[batch,seq,128]", "u32[256,16]", "bf16[256,3]", "bf16[256,2]"}, want: "error:scales"},
 	{op: "QuantizedGather", inputs: []string{"u32[512,8]", "f16[512,1]", "f16[512,1]", "i64[batch,seq]"}, want: "f16[batch,seq,64]"},
+	{op: "QuantizedGather", inputs: []string{"u32[512,8]", "bf16[512,1]", "bf16[512,1]", "i64[batch,seq]"}, attrs: map[string]Attr{"dtype": String("f32")}, want: "f32[batch,seq,64]"},
+	{op: "QuantizedGather", inputs: []string{"u32[512,8]", "bf16[512,1]", "bf16[512,1]", "i64[batch,seq]"}, attrs: map[string]Attr{"dtype": String("i64")}, want: "error:not a float"},
 }
 
 func TestInferNode(t *testing.T) {

@@ -306,6 +306,12 @@ func (st *applyState) finish() {
 		}
 	}
 	walk(g, true)
+	// An Identity may read a value another kept output name took over.
+	for _, n := range identities {
+		if r, ok := rename[n.Inputs[0]]; ok {
+			n.Inputs[0] = r
+		}
+	}
 	g.Nodes = append(g.Nodes, identities...)
 }
 

@@ -17,6 +17,10 @@ import (
 	"github.com/graphpass/graphpass/models"
 	"github.com/graphpass/graphpass/plugins"
 	"github.com/graphpass/graphpass/validate"
+
+	// Registers the "affine_quantize" deriver Materialize computes for the
+	// quantize pass.
+	_ "github.com/graphpass/graphpass/quant"
 )
 
 // Options tune the orchestration. The zero value is ready to use.

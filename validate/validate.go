@@ -144,13 +144,21 @@ func (v *Validator) ValidateRewrite(ctx context.Context, before *graph.Graph, rw
 		// applied alone.)
 		return nil
 	}
+	orig := before
+	before, lossy, err := v.lossyReference(before, rw)
+	if err != nil {
+		return err
+	}
+	if lossy {
+		v.before, v.runs, v.e2e = nil, nil, nil // a fresh reference graph each time
+	}
 	if stateful(rw) {
 		return v.validateEndToEnd(ctx, before, rw)
 	}
 	if err := v.evaluate(ctx, before); err != nil {
 		return err
 	}
-	return v.validateLocal(ctx, before, rw)
+	return v.validateLocal(ctx, before, orig, rw)
 }
 
 // interfaceOnly reports whether rw only removes graph inputs or outputs.
@@ -208,6 +216,7 @@ func (v *Validator) evaluate(ctx context.Context, before *graph.Graph) error {
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrCannotValidate, err)
 		}
+		p.ResetCache() // each trial is a prefill from empty runtime-held caches
 		out, err := p.Run(ctx, in)
 		if err != nil {
 			return fmt.Errorf("%w: running the graph before the rewrite: %v", ErrCannotValidate, err)
@@ -248,7 +257,9 @@ func (v *Validator) materialize(g *graph.Graph) error {
 
 // validateLocal evaluates the replacement nodes on the recorded boundary
 // values and compares every remapped value.
-func (v *Validator) validateLocal(ctx context.Context, before *graph.Graph, rw graph.Rewrite) error {
+// Derived initializers are computed from orig's initializers (before may
+// hold dequantized stand-ins for them, see lossyReference).
+func (v *Validator) validateLocal(ctx context.Context, before, orig *graph.Graph, rw graph.Rewrite) error {
 	if len(rw.Remaps) == 0 {
 		return nil // nothing the rest of the graph reads changes
 	}
@@ -260,6 +271,16 @@ func (v *Validator) validateLocal(ctx context.Context, before *graph.Graph, rw g
 	for _, in := range rw.AddInitializers {
 		sub.Initializers = append(sub.Initializers, in.Clone())
 		added[in.Name] = true
+	}
+	for _, in := range rw.AddInitializers {
+		if d := in.Derive; d != nil && !added[d.Source] {
+			src := orig.Initializer(d.Source)
+			if src == nil {
+				return fmt.Errorf("%w: derived initializer %q reads %q, which is not an initializer", ErrCannotValidate, in.Name, d.Source)
+			}
+			sub.Initializers = append(sub.Initializers, src.Clone())
+			added[d.Source] = true
+		}
 	}
 	seen := map[string]bool{}
 	for _, r := range rw.Remaps {
@@ -296,6 +317,7 @@ func (v *Validator) validateLocal(ctx context.Context, before *graph.Graph, rw g
 		for _, vi := range sub.Inputs {
 			in[vi.Name] = run[vi.Name]
 		}
+		p.ResetCache()
 		got, err := p.Run(ctx, in)
 		if err != nil {
 			return fmt.Errorf("%w: running the replacement: %v", ErrMismatch, err)
@@ -358,11 +380,22 @@ func sameShape(a, b []int) bool {
 // dims: decoder inputs (graph/decoder.go) get token ids inside the
 // vocabulary, an attention mask whose last row is left-padded (every row
 // keeps a real token), positions cumsum(mask)-1 with pads at 1, and
-// use_cache_branch = past > 0; other float inputs are N(0,1), other
+// use_cache_branch = past > 0 (past is 0 for graphs whose caches the
+// runtime holds: one run is then a prefill); other float inputs are N(0,1), other
 // integers uniform in [0, 4), bools random.
 func Inputs(g *graph.Graph, dims map[string]int64, seed uint64) (map[string]*tensor.Tensor, error) {
 	r := tensor.NewRand(seed)
 	vocab := vocabSize(g)
+	if g.OpCounts()["KVCacheAttention"] > 0 {
+		// The runtime-held caches start empty: a single run is a prefill,
+		// so the running mask covers only the new tokens.
+		d := make(map[string]int64, len(dims))
+		for k, v := range dims {
+			d[k] = v
+		}
+		d[graph.DimPast] = 0
+		dims = d
+	}
 	in := map[string]*tensor.Tensor{}
 	shapes := map[string][]int{}
 	for _, vi := range g.Inputs {

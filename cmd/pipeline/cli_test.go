@@ -462,3 +462,21 @@ func TestVerifyAndDiff(t *testing.T) {
 		t.Errorf("passes end at %d nodes, diff says %d", prev, d.NodesAfter)
 	}
 }
+
+// TestVerifyQuantized: a pipeline with the (lossy) quantize pass verifies,
+// every rewrite numerically and end to end, against the model with the
+// quantized weights dequantized.
+func TestVerifyQuantized(t *testing.T) {
+	r := cli(t, "", nil, "verify", "--pipeline", "../../examples/quantize.yaml", "--steps", "2", "--json").mustSucceed(t)
+	var v struct {
+		OK          bool     `json:"ok"`
+		Dequantized []string `json:"dequantized"`
+		EndToEnd    struct {
+			RelErr float64 `json:"rel_err"`
+		} `json:"end_to_end"`
+	}
+	decodeJSON(t, r.stdout, &v)
+	if !v.OK || len(v.Dequantized) == 0 || v.EndToEnd.RelErr > 1e-4 {
+		t.Fatalf("verify %+v", v)
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/graphpass/graphpass/backend"
 	"github.com/graphpass/graphpass/pipeline"
+	"github.com/graphpass/graphpass/validate"
 )
 
 type verifyJSON struct {
@@ -19,6 +20,9 @@ type verifyJSON struct {
 	PromptIDs [][]int32                  `json:"prompt_ids"`
 	EndToEnd  *pipeline.LogitsComparison `json:"end_to_end"`
 	OK        bool                       `json:"ok"`
+	// Dequantized names the weights the reference uses dequantized, because
+	// a pass quantized them (quantization is lossy by design).
+	Dequantized []string `json:"dequantized,omitempty"`
 }
 
 // defaultVerifyPrompts are two rows of ids spread over the vocabulary, the
@@ -54,6 +58,7 @@ func init() {
      random inputs with the CPU runtime (stateful rewrites such as
      KVCacheAttention run as whole decoder sessions instead);
   2. end to end: the model before and after all passes run the same prompts
+     (weights a pass quantizes are dequantized in the "before" model)
      (a left-padded batch) through a prefill and --steps greedy decode steps
      on the runtime, and their logits must agree within --tolerance
      (max|after-before| / max|before|) with the same most likely token at
@@ -117,7 +122,13 @@ It exits with status 1 if either check fails.`,
 				return err
 			}
 			defer rt.Close()
-			before, err := rt.Load(ctx, p.Source, backend.LoadOptions{Threads: s.Runtime.Threads})
+			// Quantization is lossy by design: the end-to-end reference
+			// uses the weights the quantized model really computes with.
+			reference, dequantized, err := validate.DequantizedReference(p.Source, p.Graph, p.Checkpoint.Store)
+			if err != nil {
+				return fmt.Errorf("verify: %w", err)
+			}
+			before, err := rt.Load(ctx, reference, backend.LoadOptions{Threads: s.Runtime.Threads})
 			if err != nil {
 				return fmt.Errorf("load the graph before the passes: %w", err)
 			}
@@ -134,7 +145,8 @@ It exits with status 1 if either check fails.`,
 				return err
 			}
 			v := &verifyJSON{Model: p.ModelDir, Runtime: info, Passes: summarizePasses(p.Passes, p.Reports),
-				Nodes: [2]int{p.Source.NumNodes(), p.Graph.NumNodes()}, PromptIDs: prompts, EndToEnd: cmp, OK: cmp.OK()}
+				Nodes: [2]int{p.Source.NumNodes(), p.Graph.NumNodes()}, PromptIDs: prompts, EndToEnd: cmp, OK: cmp.OK(),
+				Dequantized: dequantized}
 			if asJSON {
 				if err := emitJSON(cmd.OutOrStdout(), v); err != nil {
 					return err
@@ -178,6 +190,9 @@ func (v *verifyJSON) print(w io.Writer) {
 	tw.Flush()
 	c := v.EndToEnd
 	fmt.Fprintf(w, "\nend to end (%d → %d nodes, %d rows):\n", v.Nodes[0], v.Nodes[1], len(v.PromptIDs))
+	if len(v.Dequantized) > 0 {
+		fmt.Fprintf(w, "reference: the model before the passes with the %d quantized weights dequantized (quantization itself is lossy)\n", len(v.Dequantized))
+	}
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "step\tpositions\tmax |Δ|\trelative\targmax")
 	for _, s := range c.Steps {
