@@ -15,6 +15,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -233,11 +234,18 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	runners := []*runner{main}
 	var unfused, unquant *runner
 	if !o.SkipUnfused && !isNone(o.Passes) {
-		if unfused, err = o.start(ctx, rt, dir, []string{"none"}, nil); err != nil {
+		unfused, err = o.start(ctx, rt, dir, []string{"none"}, nil)
+		switch {
+		case errors.Is(err, backend.ErrUnsupported):
+			// GPU runtimes run rewritten graphs only.
+			res.Notes = append(res.Notes, "no fused-vs-unfused comparison: "+err.Error())
+			unfused = nil
+		case err != nil:
 			return nil, fmt.Errorf("unfused run: %w", err)
+		default:
+			defer unfused.close()
+			runners = append(runners, unfused)
 		}
-		defer unfused.close()
-		runners = append(runners, unfused)
 	}
 	if o.Bits > 0 && o.Synthetic != "" {
 		bdir, err := o.checkpoint(0)
@@ -354,13 +362,13 @@ func (o *Options) checkpoint(bits int) (string, error) {
 // runner is one configuration being measured: a loaded model and its
 // decoding session.
 type runner struct {
-	label  string
-	phase  *Phase
-	prep   *pipeline.Prepared
-	model  backend.Model
-	sess   backend.Session
-	logits *backend.Logits
-	times  []time.Duration
+	label string
+	phase *Phase
+	prep  *pipeline.Prepared
+	model backend.Model
+	sess  backend.Session
+	next  int32 // the greedy token the last step chose
+	times []time.Duration
 	// context lengths of the timed steps, and KV bytes per cached position
 	contexts      []int
 	kvPerPosition int64
@@ -390,6 +398,10 @@ func (o *Options) start(ctx context.Context, rt backend.Runtime, dir string, pas
 	o.logf("preparing %s", label)
 	prep, err := pipeline.Prepare(ctx, spec, pipeline.Options{})
 	if err != nil {
+		return nil, err
+	}
+	if err := rt.Capabilities().Check(prep.Graph); err != nil {
+		prep.Close()
 		return nil, err
 	}
 	r := &runner{label: label, prep: prep, phase: &Phase{Ops: prep.Graph.NumNodes(), Passes: []string{}}}
@@ -434,10 +446,12 @@ func (o *Options) start(ctx context.Context, rt backend.Runtime, dir string, pas
 			return nil, err
 		}
 		t0 = time.Now()
-		if r.logits, err = r.sess.Forward(ctx, backend.Step{Tokens: [][]int32{prompt}}); err != nil {
+		ids, err := backend.Greedy(ctx, r.sess, backend.Step{Tokens: [][]int32{prompt}})
+		if err != nil {
 			r.close()
 			return nil, err
 		}
+		r.next = ids[0]
 	}
 	pre := time.Since(t0)
 	r.length = o.PromptTokens
@@ -446,11 +460,13 @@ func (o *Options) start(ctx context.Context, rt backend.Runtime, dir string, pas
 	return r, nil
 }
 
-// step decodes the greedy next token, timing it when timed.
+// step decodes the greedy next token, timing it when timed. The step is
+// what a greedy generation costs: the runtime picks the token (a GPU
+// runtime on the device, a plugin inside its process; else the argmax runs
+// here over the logits) and only its id is needed.
 func (r *runner) step(ctx context.Context, timed bool) error {
-	next := argmax(r.logits.Row(0, r.logits.Positions-1))
 	t := time.Now()
-	lg, err := r.sess.Forward(ctx, backend.Step{Tokens: [][]int32{{next}}})
+	ids, err := backend.Greedy(ctx, r.sess, backend.Step{Tokens: [][]int32{{r.next}}})
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.label, err)
 	}
@@ -459,7 +475,7 @@ func (r *runner) step(ctx context.Context, timed bool) error {
 		r.contexts = append(r.contexts, r.length+1)
 	}
 	r.length++
-	r.logits = lg
+	r.next = ids[0]
 	return nil
 }
 
@@ -491,16 +507,6 @@ func (r *runner) close() {
 		r.model.Close()
 	}
 	r.prep.Close()
-}
-
-func argmax(v []float32) int32 {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return int32(best)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

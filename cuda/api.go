@@ -35,6 +35,30 @@ const (
 	cudaSuccess            cuResult = 0
 )
 
+// launchConfig is CUlaunchConfig (cuda.h): 56 bytes, 8-byte aligned.
+type launchConfig struct {
+	gridX, gridY, gridZ    uint32
+	blockX, blockY, blockZ uint32
+	sharedMem              uint32
+	_                      uint32
+	stream                 cuStream
+	attrs                  *launchAttribute
+	numAttrs               uint32
+	_                      uint32
+}
+
+// launchAttribute is CUlaunchAttribute: an id, padding, a 64-byte value.
+type launchAttribute struct {
+	id    uint32
+	_     uint32
+	value [64]byte
+}
+
+// CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION: the kernel may
+// start before the previous kernel in the stream has finished (programmatic
+// dependent launch, sm_90); it waits with griddepcontrol.wait.
+const attrProgrammaticStreamSerialization = 6
+
 // api holds the driver and NVRTC entry points, registered with purego.
 type api struct {
 	nvrtcPath string
@@ -70,6 +94,8 @@ type api struct {
 	cuEventSynchronize        func(e cuEvent) cuResult
 	cuEventElapsedTime        func(ms *float32, start, end cuEvent) cuResult
 	cuLaunchKernel            func(f cuFunction, gx, gy, gz, bx, by, bz, shared uint32, s cuStream, params unsafe.Pointer, extra unsafe.Pointer) cuResult
+	cuLaunchKernelEx          func(cfg *launchConfig, f cuFunction, params unsafe.Pointer, extra unsafe.Pointer) cuResult // nil before CUDA 12
+	cuFuncGetAttribute        func(v *int32, attr int32, f cuFunction) cuResult
 	cuStreamBeginCapture      func(s cuStream, mode int32) cuResult
 	cuStreamEndCapture        func(s cuStream, g *cuGraph) cuResult
 	cuGraphInstantiate        func(e *cuGraphExe, g cuGraph, flags uint64) cuResult

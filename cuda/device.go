@@ -22,6 +22,10 @@ type Options struct {
 	CacheDir string
 	// NoGraphs turns off CUDA graph capture (every dispatch is a launch).
 	NoGraphs bool
+	// NoPDL turns off programmatic dependent launch (on by default on sm_90
+	// and later with a CUDA 12+ driver; GRAPHPASS_CUDA_PDL=0 also turns it
+	// off): each kernel then starts only after the previous one finished.
+	NoPDL bool
 }
 
 // Device is the CUDA implementation of gpu.Device.
@@ -38,6 +42,12 @@ type Device struct {
 	pinnedSize    int64
 	compileMillis float64
 	noGraphs      bool
+	pdl, pdlOK    bool
+	pdlAttr       launchAttribute
+
+	timing    bool // record events around each Run (EnableRunTiming)
+	ev0, ev1  cuEvent
+	timedRuns bool
 
 	mu     sync.Mutex
 	cached map[*gpu.Plan]*launchSet
@@ -128,7 +138,47 @@ func Open(opts Options) (*Device, error) {
 	if err := d.growPinned(4 << 20); err != nil {
 		return nil, err
 	}
+	d.pdlOK = major >= 9 && a.cuLaunchKernelEx != nil
+	d.pdl = d.pdlOK && !opts.NoPDL && os.Getenv("GRAPHPASS_CUDA_PDL") != "0"
+	d.pdlAttr.id = attrProgrammaticStreamSerialization
+	d.pdlAttr.value[0] = 1
 	return d, nil
+}
+
+// KernelResources reports a kernel's registers per thread and local
+// (spilled) memory per thread in bytes, from the compiled module.
+func (d *Device) KernelResources(name string) (regs, localBytes int, err error) {
+	defer d.enter()()
+	f, ok := d.fns[name]
+	if !ok {
+		return 0, 0, fmt.Errorf("cuda: no kernel %s", name)
+	}
+	var r, l int32
+	if err := d.a.check("cuFuncGetAttribute", d.a.cuFuncGetAttribute(&r, 4, f)); err != nil { // CU_FUNC_ATTRIBUTE_NUM_REGS
+		return 0, 0, err
+	}
+	if err := d.a.check("cuFuncGetAttribute", d.a.cuFuncGetAttribute(&l, 3, f)); err != nil { // CU_FUNC_ATTRIBUTE_LOCAL_SIZE_BYTES
+		return 0, 0, err
+	}
+	return int(r), int(l), nil
+}
+
+// PDL reports whether kernels are launched with programmatic dependent
+// launch.
+func (d *Device) PDL() bool { return d.pdl }
+
+// SetPDL turns programmatic dependent launch on or off where the device
+// and driver support it (for comparisons) and drops the captured graphs.
+// It reports whether it is on.
+func (d *Device) SetPDL(on bool) bool {
+	defer d.enter()()
+	d.a.cuStreamSynchronize(d.stream)
+	for p, ls := range d.cached {
+		ls.destroy(d.a)
+		delete(d.cached, p)
+	}
+	d.pdl = on && d.pdlOK
+	return d.pdl
 }
 
 // NewRuntime opens the default GPU and returns the CUDA backend.Runtime.

@@ -5,7 +5,11 @@
 // version), uploads weights once, keeps the KV caches in device memory and
 // captures each decode step in a CUDA graph, so a step costs one
 // cuGraphLaunch instead of hundreds of cuLaunchKernel calls (~4 µs each
-// through purego).
+// through purego). On sm_90 and later the kernels are launched with
+// programmatic dependent launch: each may start while the previous one
+// finishes, loading its weights before it waits (GRID_DEP_WAIT in the
+// kernel source). ProfileDecode and the Profile* methods measure where a
+// decode step's time goes (pipeline selftest --profile).
 //
 // The graph analysis, launch plans and sessions are package gpu's, shared
 // with the Metal runtime; this package is the thin device layer

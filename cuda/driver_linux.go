@@ -84,6 +84,7 @@ func loadLibraries() (*api, error) {
 		{&a.cuEventSynchronize, "cuEventSynchronize"},
 		{&a.cuEventElapsedTime, "cuEventElapsedTime"},
 		{&a.cuLaunchKernel, "cuLaunchKernel"},
+		{&a.cuFuncGetAttribute, "cuFuncGetAttribute"},
 		{&a.cuStreamBeginCapture, "cuStreamBeginCapture_v2"},
 		{&a.cuStreamEndCapture, "cuStreamEndCapture"},
 		{&a.cuGraphInstantiate, "cuGraphInstantiateWithFlags"},
@@ -96,6 +97,10 @@ func loadLibraries() (*api, error) {
 		if err := bind(cu, "libcuda.so.1", f.p, f.name); err != nil {
 			return nil, err
 		}
+	}
+	// Optional entry points: programmatic dependent launch needs CUDA 12.
+	if sym, err := purego.Dlsym(cu, "cuLaunchKernelEx"); err == nil {
+		purego.RegisterFunc(&a.cuLaunchKernelEx, sym)
 	}
 	var tried []string
 	var nv uintptr

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 
@@ -98,11 +99,22 @@ func (ls *launchSet) destroy(a *api) {
 	}
 }
 
+// launchAll launches every dispatch in order. With programmatic dependent
+// launch each kernel after the first may start while its predecessor
+// runs: it loads its weights, then waits in griddepcontrol.wait
+// (GRID_DEP_WAIT in the kernel source) for the predecessor's results.
 func (d *Device) launchAll(ls *launchSet) error {
 	a := d.a
 	for i := range ls.launches {
 		l := &ls.launches[i]
-		r := a.cuLaunchKernel(l.fn, l.grid[0], l.grid[1], l.grid[2], l.threads, 1, 1, 0, d.stream, unsafe.Pointer(&l.params[0]), nil)
+		var r cuResult
+		if d.pdl && i > 0 {
+			cfg := launchConfig{gridX: l.grid[0], gridY: l.grid[1], gridZ: l.grid[2], blockX: l.threads, blockY: 1, blockZ: 1, sharedMem: 0,
+				stream: d.stream, attrs: &d.pdlAttr, numAttrs: 1}
+			r = a.cuLaunchKernelEx(&cfg, l.fn, unsafe.Pointer(&l.params[0]), nil)
+		} else {
+			r = a.cuLaunchKernel(l.fn, l.grid[0], l.grid[1], l.grid[2], l.threads, 1, 1, 0, d.stream, unsafe.Pointer(&l.params[0]), nil)
+		}
 		if err := a.check("cuLaunchKernel", r); err != nil {
 			return fmt.Errorf("dispatch %d (%s, node %s, grid %v, %d threads): %w", l.dispatchNo, l.kernel, l.node, l.grid, l.threads, err)
 		}
@@ -130,6 +142,15 @@ func (d *Device) Run(plan *gpu.Plan, b *gpu.Bindings) error {
 		d.cached[plan] = ls
 	}
 	ls.runs++
+	if d.timing {
+		if err := a.check("cuEventRecord", a.cuEventRecord(d.ev0, d.stream)); err != nil {
+			return err
+		}
+		defer func() {
+			a.cuEventRecord(d.ev1, d.stream)
+			d.timedRuns = true
+		}()
+	}
 	if d.noGraphs || ls.runs < 2 {
 		return d.launchAll(ls)
 	}
@@ -219,4 +240,177 @@ func median(xs []float64) float64 {
 		}
 	}
 	return s[len(s)/2]
+}
+
+// EnableRunTiming makes every Run record a CUDA event before and after its
+// work, so LastRunMillis can say how long the GPU took for it.
+func (d *Device) EnableRunTiming() error {
+	defer d.enter()()
+	if d.timing {
+		return nil
+	}
+	a := d.a
+	if err := a.check("cuEventCreate", a.cuEventCreate(&d.ev0, eventDefault)); err != nil {
+		return err
+	}
+	if err := a.check("cuEventCreate", a.cuEventCreate(&d.ev1, eventDefault)); err != nil {
+		return err
+	}
+	d.timing = true
+	return nil
+}
+
+// LastRunMillis waits for the last Run and returns its GPU time (from the
+// event before its first kernel to the one after its last).
+func (d *Device) LastRunMillis() (float64, error) {
+	defer d.enter()()
+	if !d.timing || !d.timedRuns {
+		return 0, errors.New("cuda: no timed run (EnableRunTiming)")
+	}
+	a := d.a
+	if err := a.check("cuEventSynchronize", a.cuEventSynchronize(d.ev1)); err != nil {
+		return 0, err
+	}
+	var ms float32
+	if err := a.check("cuEventElapsedTime", a.cuEventElapsedTime(&ms, d.ev0, d.ev1)); err != nil {
+		return 0, err
+	}
+	return float64(ms), nil
+}
+
+// ProfileQueued times each dispatch of plan (bound by b) where it runs in
+// a step: it queues the dispatches, each followed by an event, behind
+// device work long enough that the host has queued them all before the
+// first starts, so they run back to back as from a CUDA graph (without
+// programmatic dependent launch). It returns each dispatch's median time
+// over reps rounds in milliseconds, launch gap included.
+func (d *Device) ProfileQueued(plan *gpu.Plan, b *gpu.Bindings, reps int) ([]float64, error) {
+	ls, err := d.resolve(plan, b)
+	if err != nil {
+		return nil, err
+	}
+	blocker, err := d.Alloc(2 << 30)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Free(blocker)
+	defer d.enter()()
+	a := d.a
+	n := len(ls.launches)
+	evs := make([]cuEvent, n+1)
+	for i := range evs {
+		if err := a.check("cuEventCreate", a.cuEventCreate(&evs[i], eventDefault)); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		for _, e := range evs {
+			if e != 0 {
+				a.cuEventDestroy(e)
+			}
+		}
+	}()
+	times := make([][]float64, n)
+	for rep := 0; rep < reps; rep++ {
+		// ~4 ms of memory traffic ahead of the dispatches (n launches and
+		// events take the host about 5 us each to queue).
+		for k := 0; k < 1+n/400; k++ {
+			for j := 0; j < 6; j++ {
+				a.cuMemsetD32Async(ptrOf(blocker), uint32(j), uint64(blocker.Size()/4), d.stream)
+			}
+		}
+		a.cuEventRecord(evs[0], d.stream)
+		for i := range ls.launches {
+			l := &ls.launches[i]
+			r := a.cuLaunchKernel(l.fn, l.grid[0], l.grid[1], l.grid[2], l.threads, 1, 1, 0, d.stream, unsafe.Pointer(&l.params[0]), nil)
+			if err := a.check("cuLaunchKernel", r); err != nil {
+				return nil, fmt.Errorf("dispatch %d (%s): %w", i, l.kernel, err)
+			}
+			a.cuEventRecord(evs[i+1], d.stream)
+		}
+		if err := a.check("cuStreamSynchronize", a.cuStreamSynchronize(d.stream)); err != nil {
+			return nil, err
+		}
+		for i := 0; i < n; i++ {
+			var ms float32
+			if err := a.check("cuEventElapsedTime", a.cuEventElapsedTime(&ms, evs[i], evs[i+1])); err != nil {
+				return nil, err
+			}
+			times[i] = append(times[i], float64(ms))
+		}
+	}
+	out := make([]float64, n)
+	for i := range out {
+		out[i] = median(times[i])
+	}
+	return out, nil
+}
+
+// ProfileRepeat times each dispatch of plan (bound by b) alone: a CUDA
+// graph of copies copies of it, replayed, timed by events around the
+// replays. It returns each dispatch's time per copy in milliseconds: the
+// kernel's steady cost in a graph, with its weights as warm as repetition
+// makes them (small matrices stay in L2).
+func (d *Device) ProfileRepeat(plan *gpu.Plan, b *gpu.Bindings, copies int) ([]float64, error) {
+	ls, err := d.resolve(plan, b)
+	if err != nil {
+		return nil, err
+	}
+	defer d.enter()()
+	a := d.a
+	var e0, e1 cuEvent
+	if err := a.check("cuEventCreate", a.cuEventCreate(&e0, eventDefault)); err != nil {
+		return nil, err
+	}
+	defer a.cuEventDestroy(e0)
+	if err := a.check("cuEventCreate", a.cuEventCreate(&e1, eventDefault)); err != nil {
+		return nil, err
+	}
+	defer a.cuEventDestroy(e1)
+	out := make([]float64, len(ls.launches))
+	for i := range ls.launches {
+		l := &ls.launches[i]
+		if err := a.check("cuStreamBeginCapture", a.cuStreamBeginCapture(d.stream, captureModeThreadLocal)); err != nil {
+			return nil, err
+		}
+		var lerr error
+		for c := 0; c < copies; c++ {
+			r := a.cuLaunchKernel(l.fn, l.grid[0], l.grid[1], l.grid[2], l.threads, 1, 1, 0, d.stream, unsafe.Pointer(&l.params[0]), nil)
+			if err := a.check("cuLaunchKernel", r); err != nil && lerr == nil {
+				lerr = err
+			}
+		}
+		var g cuGraph
+		eerr := a.check("cuStreamEndCapture", a.cuStreamEndCapture(d.stream, &g))
+		if lerr != nil || eerr != nil {
+			if g != 0 {
+				a.cuGraphDestroy(g)
+			}
+			return nil, errors.Join(lerr, eerr)
+		}
+		var exec cuGraphExe
+		err := a.check("cuGraphInstantiate", a.cuGraphInstantiate(&exec, g, 0))
+		a.cuGraphDestroy(g)
+		if err != nil {
+			return nil, err
+		}
+		a.cuGraphLaunch(exec, d.stream) // warm-up
+		a.cuEventRecord(e0, d.stream)
+		const rounds = 3
+		for r := 0; r < rounds; r++ {
+			a.cuGraphLaunch(exec, d.stream)
+		}
+		a.cuEventRecord(e1, d.stream)
+		serr := a.check("cuStreamSynchronize", a.cuStreamSynchronize(d.stream))
+		a.cuGraphExecDestroy(exec)
+		if serr != nil {
+			return nil, fmt.Errorf("dispatch %d (%s): %w", i, l.kernel, serr)
+		}
+		var ms float32
+		if err := a.check("cuEventElapsedTime", a.cuEventElapsedTime(&ms, e0, e1)); err != nil {
+			return nil, err
+		}
+		out[i] = float64(ms) / float64(rounds*copies)
+	}
+	return out, nil
 }

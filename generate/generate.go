@@ -150,6 +150,12 @@ func Run(ctx context.Context, s backend.Session, prompts [][]int32, p Params, on
 		}
 	}
 
+	// Greedy decoding without a repetition penalty needs no logits: a
+	// runtime that picks the argmax itself (on the device, or inside its
+	// plugin process) sends back only the ids.
+	greedy, fast := s.(backend.GreedySession)
+	fast = fast && p.Sampling.Greedy() && (p.Sampling.RepetitionPenalty == 0 || p.Sampling.RepetitionPenalty == 1)
+
 	done := make([]bool, len(prompts))
 	live := len(prompts)
 	for n := 0; n < p.MaxNewTokens && live > 0; n++ {
@@ -157,7 +163,14 @@ func Run(ctx context.Context, s backend.Session, prompts [][]int32, p Params, on
 			return res, err
 		}
 		t0 := time.Now()
-		logits, err := s.Forward(ctx, step)
+		var logits *backend.Logits
+		var chosen []int32
+		var err error
+		if fast {
+			chosen, err = greedy.ForwardGreedy(ctx, step)
+		} else {
+			logits, err = s.Forward(ctx, step)
+		}
 		if err != nil {
 			return res, fmt.Errorf("generate: step %d: %w", n, err)
 		}
@@ -167,7 +180,10 @@ func Run(ctx context.Context, s backend.Session, prompts [][]int32, p Params, on
 			res.DecodeTime += time.Since(t0)
 			res.DecodeSteps++
 		}
-		if logits.Batch != len(prompts) || logits.Positions < 1 || len(logits.Data) < logits.Batch*logits.Positions*logits.Vocab {
+		if fast && len(chosen) != len(prompts) {
+			return res, fmt.Errorf("generate: step %d: runtime returned %d greedy ids for %d rows", n, len(chosen), len(prompts))
+		}
+		if !fast && (logits.Batch != len(prompts) || logits.Positions < 1 || len(logits.Data) < logits.Batch*logits.Positions*logits.Vocab) {
 			return res, fmt.Errorf("generate: step %d: runtime returned logits [%d, %d, %d] for %d rows", n, logits.Batch, logits.Positions, logits.Vocab, len(prompts))
 		}
 		t1 := time.Now()
@@ -178,7 +194,12 @@ func Run(ctx context.Context, s backend.Session, prompts [][]int32, p Params, on
 				next[r] = []int32{p.PadID}
 				continue
 			}
-			id := samplers[r].Sample(logits.Row(r, logits.Positions-1), history[r])
+			var id int32
+			if fast {
+				id = chosen[r]
+			} else {
+				id = samplers[r].Sample(logits.Row(r, logits.Positions-1), history[r])
+			}
 			history[r] = append(history[r], id)
 			res.Tokens[r] = append(res.Tokens[r], id)
 			ev := Event{Row: r, Step: n, ID: id}

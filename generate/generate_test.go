@@ -270,3 +270,45 @@ func TestTextStreamer(t *testing.T) {
 		t.Errorf("%d pieces: not streamed", pieces)
 	}
 }
+
+// greedyFake also picks greedy tokens itself (like a GPU runtime), counting
+// how often it was asked to.
+type greedyFake struct {
+	*fakeSession
+	greedyCalls int
+}
+
+func (g *greedyFake) ForwardGreedy(ctx context.Context, st backend.Step) ([]int32, error) {
+	g.greedyCalls++
+	lg, err := g.Forward(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return backend.ArgmaxLast(lg)
+}
+
+// TestGreedyFastPath: greedy decoding without a repetition penalty asks a
+// GreedySession for ids only and chooses exactly the tokens sampling would;
+// with a penalty it needs the logits.
+func TestGreedyFastPath(t *testing.T) {
+	prompts := [][]int32{{1, 2}, {5}}
+	want, err := Run(context.Background(), newFake(50), prompts, Params{MaxNewTokens: 5}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &greedyFake{fakeSession: newFake(50)}
+	got, err := Run(context.Background(), g, prompts, Params{MaxNewTokens: 5}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Tokens, want.Tokens) || g.greedyCalls != 5 {
+		t.Fatalf("fast path: tokens %v (want %v), %d greedy calls", got.Tokens, want.Tokens, g.greedyCalls)
+	}
+	g = &greedyFake{fakeSession: newFake(50)}
+	if _, err := Run(context.Background(), g, prompts, Params{MaxNewTokens: 3, Sampling: sample.Params{RepetitionPenalty: 1.3}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if g.greedyCalls != 0 {
+		t.Fatalf("repetition penalty used the logits-free path %d times", g.greedyCalls)
+	}
+}

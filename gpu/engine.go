@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/graphpass/graphpass/backend"
 	"github.com/graphpass/graphpass/graph"
@@ -73,6 +75,35 @@ func (b *Bindings) Resolve(ref Buf) (Buffer, int64) {
 type Runtime struct {
 	dev           Device
 	compileMillis float64
+
+	bwOnce sync.Once
+	bw     float64 // bytes per second
+}
+
+// BandwidthMeter is a Device that can measure its memory bandwidth: bytes
+// read plus written per second by device-to-device copies of size bytes
+// (median of iters).
+type BandwidthMeter interface {
+	CopyBandwidth(size int64, iters int) (float64, error)
+}
+
+// StatDeviceBandwidth is the Stats.Extra key of the device's measured
+// memory bandwidth in bytes per second (device-to-device copies, bytes
+// read plus written), the key package bench reads to compare a decode
+// rate with what device memory allows.
+const StatDeviceBandwidth = "memory_bandwidth_bytes_per_s"
+
+// deviceBandwidth measures the device's bandwidth once (256 MiB copies,
+// far beyond its caches); 0 when the device cannot.
+func (r *Runtime) deviceBandwidth() float64 {
+	r.bwOnce.Do(func() {
+		if bm, ok := r.dev.(BandwidthMeter); ok {
+			if bw, err := bm.CopyBandwidth(256<<20, 20); err == nil {
+				r.bw = bw
+			}
+		}
+	})
+	return r.bw
 }
 
 // NewRuntime wraps dev. compileMillis is what compiling the kernels took
@@ -157,14 +188,20 @@ type Model struct {
 // Program returns the analysed graph.
 func (m *Model) Program() *Program { return m.prog }
 
-// Stats implements backend.Model.
+// Stats implements backend.Model. Extra holds the device's memory
+// bandwidth (StatDeviceBandwidth), measured on the first call.
 func (m *Model) Stats() backend.Stats {
+	bw := m.rt.deviceBandwidth()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return backend.Stats{
+	st := backend.Stats{
 		WeightBytes: m.weightBytes, DeviceBytes: m.deviceBytes + m.kvBytes, KVCacheBytes: m.kvBytes,
 		CompileMillis: m.rt.compileMillis, ForwardCalls: m.calls, ForwardMillis: m.millis,
 	}
+	if bw > 0 {
+		st.Extra = map[string]float64{StatDeviceBandwidth: bw}
+	}
+	return st
 }
 
 // Close implements backend.Model.
@@ -225,6 +262,7 @@ func (m *Model) NewSession(ctx context.Context, opts backend.SessionOptions) (ba
 type planKey struct {
 	seq      int
 	lastOnly bool
+	greedy   bool
 }
 
 type sessionPlan struct {
@@ -248,8 +286,8 @@ type Session struct {
 	closed  bool
 }
 
-func (s *Session) plan(seq int, lastOnly bool) (*sessionPlan, error) {
-	key := planKey{seq, lastOnly}
+func (s *Session) plan(seq int, lastOnly, greedy bool) (*sessionPlan, error) {
+	key := planKey{seq, lastOnly, greedy}
 	s.tick++
 	if sp := s.plans[key]; sp != nil {
 		sp.used = s.tick
@@ -265,7 +303,13 @@ func (s *Session) plan(seq int, lastOnly bool) (*sessionPlan, error) {
 		}
 		s.drop(oldest)
 	}
-	pl, err := s.m.prog.Plan(s.state.Batch, seq, s.state.Cap, lastOnly)
+	var pl *Plan
+	var err error
+	if greedy {
+		pl, err = s.m.prog.PlanGreedy(s.state.Batch, seq, s.state.Cap)
+	} else {
+		pl, err = s.m.prog.Plan(s.state.Batch, seq, s.state.Cap, lastOnly)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -290,47 +334,107 @@ var ErrSessionFull = errors.New("KV cache capacity exceeded")
 
 // Forward implements backend.Session.
 func (s *Session) Forward(ctx context.Context, step backend.Step) (*backend.Logits, error) {
-	if s.closed {
-		return nil, errors.New("session is closed")
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if len(s.m.prog.Layers) == 0 && s.state.Past > 0 {
-		return nil, fmt.Errorf("%w: this graph holds no KV cache (no KVCacheAttention), so a session runs one forward only", backend.ErrUnsupported)
-	}
 	start := time.Now()
-	io, seq, err := s.state.Prepare(step, s.m.prog.EmbedRows)
+	sp, seq, err := s.run(ctx, step, !step.AllLogits, false)
 	if err != nil {
-		return nil, err
-	}
-	sp, err := s.plan(seq, !step.AllLogits)
-	if err != nil {
-		return nil, err
-	}
-	dev := s.m.rt.dev
-	if err := dev.Upload(s.io, 0, io); err != nil {
-		return nil, err
-	}
-	b := &Bindings{Weights: s.m.weights, Arena: sp.arena, K: s.k, V: s.v, IO: s.io, Dummy: s.m.dummy}
-	if err := dev.Run(sp.plan, b); err != nil {
 		return nil, err
 	}
 	pl := sp.plan
-	raw := make([]byte, pl.LogitRows*pl.Vocab*4)
-	if err := dev.Download(raw, sp.arena, pl.Logits.Offset); err != nil {
+	out := &backend.Logits{Batch: s.state.Batch, Positions: pl.LogitRows / s.state.Batch, Vocab: pl.Vocab, Data: make([]float32, pl.LogitRows*pl.Vocab)}
+	if err := s.m.rt.dev.Download(f32Bytes(out.Data), sp.arena, pl.Logits.Offset); err != nil {
 		return nil, err
 	}
-	s.state.Commit(seq)
-	out := &backend.Logits{Batch: s.state.Batch, Positions: pl.LogitRows / s.state.Batch, Vocab: pl.Vocab, Data: make([]float32, pl.LogitRows*pl.Vocab)}
-	for i := range out.Data {
-		out.Data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	if !littleEndian {
+		for i, v := range out.Data {
+			out.Data[i] = math.Float32frombits(bits.ReverseBytes32(math.Float32bits(v)))
+		}
 	}
+	s.done(seq, start)
+	return out, nil
+}
+
+// ForwardGreedy is Forward for greedy decoding: it appends step.Tokens and
+// returns each row's most likely next token (the first on ties, as an
+// argmax over Forward's last-position logits), picked on the device so
+// only Batch ids are copied back instead of Batch × vocabulary logits.
+func (s *Session) ForwardGreedy(ctx context.Context, step backend.Step) ([]int32, error) {
+	start := time.Now()
+	sp, seq, err := s.run(ctx, step, true, true)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]byte, 4*s.state.Batch)
+	if err := s.m.rt.dev.Download(raw, sp.arena, sp.plan.IDs.Offset); err != nil {
+		return nil, err
+	}
+	ids := make([]int32, s.state.Batch)
+	for i := range ids {
+		ids[i] = int32(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	s.done(seq, start)
+	return ids, nil
+}
+
+// run uploads step's inputs and runs its plan; the caller downloads what
+// it needs and then calls done.
+func (s *Session) run(ctx context.Context, step backend.Step, lastOnly, greedy bool) (*sessionPlan, int, error) {
+	if s.closed {
+		return nil, 0, errors.New("session is closed")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, err
+	}
+	if len(s.m.prog.Layers) == 0 && s.state.Past > 0 {
+		return nil, 0, fmt.Errorf("%w: this graph holds no KV cache (no KVCacheAttention), so a session runs one forward only", backend.ErrUnsupported)
+	}
+	io, seq, err := s.state.Prepare(step, s.m.prog.EmbedRows)
+	if err != nil {
+		return nil, 0, err
+	}
+	sp, err := s.plan(seq, lastOnly, greedy)
+	if err != nil {
+		return nil, 0, err
+	}
+	dev := s.m.rt.dev
+	if err := dev.Upload(s.io, 0, io); err != nil {
+		return nil, 0, err
+	}
+	b := &Bindings{Weights: s.m.weights, Arena: sp.arena, K: s.k, V: s.v, IO: s.io, Dummy: s.m.dummy}
+	if err := dev.Run(sp.plan, b); err != nil {
+		return nil, 0, err
+	}
+	return sp, seq, nil
+}
+
+func (s *Session) done(seq int, start time.Time) {
+	s.state.Commit(seq)
 	s.m.mu.Lock()
 	s.m.calls++
 	s.m.millis += float64(time.Since(start).Microseconds()) / 1000
 	s.m.mu.Unlock()
-	return out, nil
+}
+
+// littleEndian: device buffers hold little-endian f32, which a
+// little-endian host reads in place.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// f32Bytes views v's memory as bytes.
+func f32Bytes(v []float32) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), 4*len(v))
+}
+
+// Bound returns the plan and bindings a step of seq new tokens per row
+// runs (greedy: the plan ForwardGreedy runs), making the plan if needed:
+// for profilers that time a plan's dispatches on the device.
+func (s *Session) Bound(seq int, greedy bool) (*Plan, *Bindings, error) {
+	sp, err := s.plan(seq, true, greedy)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sp.plan, &Bindings{Weights: s.m.weights, Arena: sp.arena, K: s.k, V: s.v, IO: s.io, Dummy: s.m.dummy}, nil
 }
 
 // Close implements backend.Session.

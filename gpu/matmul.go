@@ -183,26 +183,29 @@ func sameShape(a, b []int) bool {
 	return true
 }
 
-func (pr *planner) attention(n *graph.Node) error {
-	q, err := pr.in(n, 0)
-	if err != nil {
-		return err
+func (pr *planner) attention(idx int, n *graph.Node) error {
+	prep := pr.preps[idx]
+	var q, k, v *pval
+	if prep == nil {
+		var err error
+		if q, err = pr.in(n, 0); err != nil {
+			return err
+		}
+		if k, err = pr.in(n, 1); err != nil {
+			return err
+		}
+		if v, err = pr.in(n, 2); err != nil {
+			return err
+		}
 	}
-	k, err := pr.in(n, 1)
-	if err != nil {
-		return err
-	}
-	v, err := pr.in(n, 2)
-	if err != nil {
-		return err
-	}
-	B, Hq, S, D := q.shape[0], q.shape[1], q.shape[2], q.shape[3]
-	Hkv, Dv := k.shape[1], v.shape[3]
+	qt, kt, vt := ints(pr.types[n.Input(0)].Shape), ints(pr.types[n.Input(1)].Shape), ints(pr.types[n.Input(2)].Shape)
+	B, Hq, S, D := qt[0], qt[1], qt[2], qt[3]
+	Hkv, Dv := kt[1], vt[3]
 	if D > attnMaxD || Dv > attnMaxD {
 		return unsupportedf("head dim %d/%d above %d", D, Dv, attnMaxD)
 	}
 	y := pr.output(n.Outputs[0])
-	ins := []*pval{q, k, v}
+	var ins []*pval
 	maskb := dummy
 	var d Dispatch
 	d.Kernel = "gp_attention"
@@ -227,18 +230,29 @@ func (pr *planner) attention(n *graph.Node) error {
 	}
 	step := Buf{Region: RegionIO, Offset: pr.pl.IO.HeaderOffset()}
 	var kc, vc Buf
-	nsplit := 1
+	nsplit, splitLen := 1, attnSplit
 	if n.Op == "KVCacheAttention" {
 		slot := pr.p.layerSlot[n.Int("layer")]
 		kc, vc = Buf{Region: RegionKCache, Index: slot}, Buf{Region: RegionVCache, Index: slot}
-		var a Dispatch
-		a.Kernel = "gp_kv_append"
-		a.Params.N[0], a.Params.N[1], a.Params.N[2] = int32(B), int32(Hkv), int32(S)
-		a.Params.N[3], a.Params.N[4], a.Params.N[5] = int32(D), int32(Dv), int32(pr.pl.Cap)
-		total := B * Hkv * S * max(D, Dv)
-		pr.emit(a, ceilDiv(total, elemThreads), elemThreads, nil, []*pval{k, v}, kc, vc, pr.ref(k), pr.ref(v), step)
+		if prep != nil {
+			var err error
+			if q, err = pr.emitPrep(n, prep, kc, vc, step); err != nil {
+				return err
+			}
+		} else {
+			var a Dispatch
+			a.Kernel = "gp_kv_append"
+			a.Params.N[0], a.Params.N[1], a.Params.N[2] = int32(B), int32(Hkv), int32(S)
+			a.Params.N[3], a.Params.N[4], a.Params.N[5] = int32(D), int32(Dv), int32(pr.pl.Cap)
+			total := B * Hkv * S * max(D, Dv)
+			pr.emit(a, ceilDiv(total, elemThreads), elemThreads, nil, []*pval{k, v}, kc, vc, pr.ref(k), pr.ref(v), step)
+		}
 		d.Params.N[6], d.Params.N[7], d.Params.N[10] = int32(pr.pl.Cap), -1, 1
-		if S == 1 {
+		if S == 1 && pr.p.fuse && Hq%Hkv == 0 && Hq/Hkv <= attnDecodeMaxGroup && D%4 == 0 && Dv%4 == 0 {
+			d.Kernel = "gp_attn_decode"
+			splitLen = decodeSplit(pr.pl.Cap)
+			nsplit = ceilDiv(pr.pl.Cap, splitLen)
+		} else if S == 1 {
 			nsplit = ceilDiv(pr.pl.Cap, attnSplit)
 		}
 	} else {
@@ -248,20 +262,132 @@ func (pr *planner) attention(n *graph.Node) error {
 		if n.Str("mask") == "causal" {
 			d.Params.N[10] = 1
 		}
+		ins = append(ins, k, v)
 	}
-	d.Params.N[11], d.Params.N[12] = int32(nsplit), attnSplit
+	ins = append(ins, q)
+	if nsplit > attnMaxSplits {
+		return unsupportedf("KV cache capacity %d: decode attention merges at most %d splits of %d keys", pr.pl.Cap, attnMaxSplits, splitLen)
+	}
+	d.Params.N[11], d.Params.N[12] = int32(nsplit), int32(splitLen)
 	grid := [3]int{B * Hq * ceilDiv(S, attnWarps), nsplit, 1}
+	threads := 32 * attnWarps
+	if d.Kernel == "gp_attn_decode" {
+		grid = [3]int{B * Hkv, nsplit, 1}
+		threads = 32 * attnDecodeWarps
+	}
 	if nsplit == 1 {
-		pr.emitGrid(d, grid, 32*attnWarps, []*pval{y}, ins, pr.ref(y), pr.ref(q), kc, vc, maskb, step, dummy)
+		pr.emitGrid(d, grid, threads, []*pval{y}, ins, pr.ref(y), pr.ref(q), kc, vc, maskb, step, dummy)
 		return nil
 	}
 	rows := B * Hq * S
 	part := &pval{name: n.Outputs[0] + ".partials", shape: []int{rows, nsplit, Dv + 2}, dt: graph.F32}
 	part.st = pr.newStorage(int64(rows*nsplit*(Dv+2)) * 4)
-	pr.emitGrid(d, grid, 32*attnWarps, []*pval{part}, ins, pr.ref(y), pr.ref(q), kc, vc, maskb, step, pr.ref(part))
+	pr.emitGrid(d, grid, threads, []*pval{part}, ins, pr.ref(y), pr.ref(q), kc, vc, maskb, step, pr.ref(part))
 	var c Dispatch
 	c.Kernel = "gp_attn_combine"
 	c.Params.N[0], c.Params.N[1], c.Params.N[2] = int32(rows), int32(nsplit), int32(Dv)
 	pr.emit(c, rows, min(128, max(32, (Dv+31)/32*32)), []*pval{y}, []*pval{part}, pr.ref(y), pr.ref(part))
 	return nil
 }
+
+// Decode attention (gp_attn_decode) limits: kernels.inc AD_MAXG, AD_WARPS,
+// AD_MAXSPLIT.
+const (
+	attnDecodeMaxGroup = 8
+	attnDecodeWarps    = 4
+	attnDecodeMaxSplit = 128
+)
+
+// decodeSplit picks decode attention's keys per threadgroup: one pass of
+// its warps (attnDecodeWarps × 8 keys, keys and values loaded together),
+// longer only where the splits would outnumber what gp_attn_combine takes.
+func decodeSplit(capacity int) int {
+	l := attnDecodeWarps * 8
+	for ceilDiv(capacity, l) > attnMaxSplits && l < attnDecodeMaxSplit {
+		l *= 2
+	}
+	return l
+}
+
+// attnMaxSplits bounds the key splits gp_attn_combine merges (AC_MAXSPLIT).
+const attnMaxSplits = 2048
+
+// emitPrep emits a KVCacheAttention's fused prologue (gp_rope_qkv) and
+// returns the roped queries.
+func (pr *planner) emitPrep(n *graph.Node, prep *attnPrep, kc, vc, step Buf) (*pval, error) {
+	get := func(name string) (*pval, error) {
+		v := pr.vals[name]
+		if v == nil {
+			return nil, fmt.Errorf("input %q has no value", name)
+		}
+		if v.isInt || v.rowStride != 0 {
+			return nil, unsupportedf("attention input %s", name)
+		}
+		return v, nil
+	}
+	xq, err := get(prep.q.src)
+	if err != nil {
+		return nil, err
+	}
+	xk, err := get(prep.k.src)
+	if err != nil {
+		return nil, err
+	}
+	xv, err := get(prep.v)
+	if err != nil {
+		return nil, err
+	}
+	rope := prep.rope
+	pos := pr.vals[rope.Input(1)]
+	if pos == nil || !pos.isInt || len(pos.shape) != 2 {
+		return nil, fmt.Errorf("positions %s must be integer [B,S]", rope.Input(1))
+	}
+	qt, kt, vt := ints(pr.types[n.Input(0)].Shape), ints(pr.types[n.Input(1)].Shape), ints(pr.types[n.Input(2)].Shape)
+	B, Hq, S, D, Hkv, Dv := qt[0], qt[1], qt[2], qt[3], kt[1], vt[3]
+	qo := pr.output(n.Input(0))
+	ins := []*pval{xq, xk, xv, pos}
+	dims := rope.Int("dims")
+	freqs := Buf{Region: RegionWeight, Index: pr.p.slot[ropeKey(dims, rope.Float("base"))]}
+	if rope.Input(2) != "" {
+		f := pr.vals[rope.Input(2)]
+		if f == nil {
+			return nil, fmt.Errorf("inv_freq %q has no value", rope.Input(2))
+		}
+		freqs = pr.ref(f)
+		ins = append(ins, f)
+	}
+	var d Dispatch
+	d.Kernel = "gp_rope_qkv"
+	d.Params.N[0], d.Params.N[1], d.Params.N[2], d.Params.N[3] = int32(B), int32(Hq), int32(Hkv), int32(S)
+	d.Params.N[4], d.Params.N[5], d.Params.N[6] = int32(D), int32(Dv), int32(pr.pl.Cap)
+	d.Params.N[7], d.Params.N[8] = int32(dims), int32(rope.Int("traditional"))
+	d.Params.F[0] = float32(rope.Float("scale"))
+	qw, kw := dummy, dummy
+	if prep.q.norm >= 0 {
+		nn := pr.p.nodes[prep.q.norm]
+		qw = pr.ref(pr.vals[nn.Input(1)])
+		d.Params.N[9], d.Params.F[1] = 1, float32(nn.Float("eps"))
+	}
+	if prep.k.norm >= 0 {
+		nn := pr.p.nodes[prep.k.norm]
+		kw = pr.ref(pr.vals[nn.Input(1)])
+		d.Params.N[10], d.Params.F[2] = 1, float32(nn.Float("eps"))
+	}
+	var layout int32
+	if prep.q.bshd {
+		layout |= 1
+	}
+	if prep.k.bshd {
+		layout |= 2
+	}
+	if prep.vbshd {
+		layout |= 4
+	}
+	d.Params.N[11] = layout
+	rows := B * S * (Hq + 2*Hkv)
+	pr.emit(d, ceilDiv(rows, ropeQKVWarps), 32*ropeQKVWarps, []*pval{qo}, ins, pr.ref(qo), kc, vc, pr.ref(xq), pr.ref(xk), pr.ref(xv), qw, kw, pr.ref(pos), freqs, step)
+	return qo, nil
+}
+
+// ropeQKVWarps is gp_rope_qkv's warps per threadgroup (kernels.inc RQ_WARPS).
+const ropeQKVWarps = 4

@@ -125,6 +125,9 @@ func (pr *planner) node(idx int, n *graph.Node) error {
 	case "QuantizedGather":
 		return pr.qgather(n)
 	case "MatMul", "QuantizedMatMul":
+		if g := pr.groups[idx]; g != nil {
+			return pr.emitMV(g)
+		}
 		return pr.matmul(idx, n)
 	case "Transpose":
 		return pr.transpose(n)
@@ -133,7 +136,7 @@ func (pr *planner) node(idx int, n *graph.Node) error {
 	case "Slice":
 		return pr.slice(n)
 	case "SDPA", "KVCacheAttention":
-		return pr.attention(n)
+		return pr.attention(idx, n)
 	}
 	return unsupportedf("op %s", n.Op)
 }

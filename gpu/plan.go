@@ -25,6 +25,8 @@ type Plan struct {
 	LogitRows       int
 	Vocab           int
 	IO              IOLayout
+	Greedy          bool // IDs holds each logit row's argmax (i32)
+	IDs             Buf
 }
 
 // IOLayout places a step's host inputs in the session's I/O buffer (i32
@@ -93,11 +95,24 @@ type planner struct {
 	cons     map[string][]int
 	types    map[string]graph.TensorType
 	nodeName string
+	groups   map[int]*mvGroup  // fused decode products, by the node that emits them
+	preps    map[int]*attnPrep // fused attention prologues, by attention node
 }
 
 // Plan builds the launch plan for batch rows of seq new tokens each with a
 // KV cache of capacity cap (the session's maximum sequence length).
 func (p *Program) Plan(batch, seq, cap int, lastOnly bool) (*Plan, error) {
+	return p.plan(batch, seq, cap, lastOnly, false)
+}
+
+// PlanGreedy is Plan for each row's last position that also picks each
+// row's greedy next token on the device (Plan.IDs), so a decode step needs
+// to copy back only Batch token ids.
+func (p *Program) PlanGreedy(batch, seq, cap int) (*Plan, error) {
+	return p.plan(batch, seq, cap, true, true)
+}
+
+func (p *Program) plan(batch, seq, cap int, lastOnly, greedy bool) (*Plan, error) {
 	if batch < 1 || seq < 1 || cap < seq {
 		return nil, fmt.Errorf("plan: batch %d, seq %d, capacity %d", batch, seq, cap)
 	}
@@ -111,6 +126,7 @@ func (p *Program) Plan(batch, seq, cap int, lastOnly bool) (*Plan, error) {
 	if err := pr.bind(batch, seq); err != nil {
 		return nil, err
 	}
+	pr.planFusions()
 	for i, n := range p.nodes {
 		if pr.fused[i] {
 			continue
@@ -139,9 +155,28 @@ func (p *Program) Plan(batch, seq, cap int, lastOnly bool) (*Plan, error) {
 		rows = batch
 	}
 	pl.LogitRows = rows
+	var ids *pval
+	if greedy {
+		// Two steps: slices of each row in parallel, then their pairs.
+		parts := min(64, ceilDiv(p.Vocab, 2048))
+		part := &pval{name: "greedy_parts", shape: []int{rows, parts, 2}, dt: graph.F32}
+		part.st = pr.newStorage(int64(rows*parts*2) * 4)
+		ids = &pval{name: "greedy_ids", shape: []int{rows}, dt: graph.I32, isInt: true}
+		ids.st = pr.newStorage(int64(rows) * 4)
+		var d Dispatch
+		d.Kernel = "gp_argmax_part"
+		d.Params.N[0], d.Params.N[1], d.Params.N[2] = int32(rows), int32(p.Vocab), int32(parts)
+		pr.emitGrid(d, [3]int{parts, rows, 1}, 256, []*pval{part}, []*pval{lv}, pr.ref(part), pr.ref(lv))
+		d.Kernel = "gp_argmax_final"
+		pr.emit(d, rows, 32, []*pval{ids}, []*pval{part}, pr.ref(ids), pr.ref(part))
+		ids.st.last = len(pl.Dispatches)
+	}
 	lv.st.last = len(pl.Dispatches)
 	pr.allocate()
 	pl.Logits = pr.final(pr.ref(lv))
+	if ids != nil {
+		pl.Greedy, pl.IDs = true, pr.final(pr.ref(ids))
+	}
 	for i := range pl.Dispatches {
 		for j, b := range pl.Dispatches[i].Args {
 			pl.Dispatches[i].Args[j] = pr.final(b)

@@ -93,6 +93,7 @@ type Program struct {
 	// EmbedRows is the number of rows of the table input_ids index: token
 	// ids must be below it (0 when no table reads input_ids directly).
 	EmbedRows int
+	fuse      bool // launch-plan fusions on (fuse.go)
 }
 
 // ErrNoLogits is returned for graphs without a logits output.
@@ -119,7 +120,7 @@ func NewProgram(runtime string, g *graph.Graph) (*Program, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graph %s: %w", g.Name, err)
 	}
-	p := &Program{g: g, producer: map[string]int{}, types: types, slot: map[string]int{}, layerSlot: map[int64]int{}}
+	p := &Program{g: g, producer: map[string]int{}, types: types, slot: map[string]int{}, layerSlot: map[int64]int{}, fuse: fuseFromEnv()}
 	// Keep only what the logits need.
 	need := map[string]bool{graph.Logits: true}
 	live := make([]bool, len(g.Nodes))

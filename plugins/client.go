@@ -490,6 +490,45 @@ func (s *Session) Forward(ctx context.Context, step backend.Step) (*backend.Logi
 	return lg, nil
 }
 
+// ForwardGreedy implements backend.GreedySession: the plugin picks each
+// row's greedy next token (on the device where the runtime can) and only
+// the ids come back.
+func (s *Session) ForwardGreedy(ctx context.Context, step backend.Step) ([]int32, error) {
+	req := &runtimev1.ForwardRequest{SessionId: s.id, Tokens: toRows32(step.Tokens), Logits: runtimev1.LogitsMode_LOGITS_GREEDY}
+	if step.Mask != nil {
+		req.Mask = toRows32(step.Mask)
+	}
+	if step.Positions != nil {
+		req.Positions = toRows64(step.Positions)
+	}
+	var ids []int32
+	err := s.r.do(ctx, "Forward", s.r.cfg.CallTimeout, func(ctx context.Context) error {
+		stream, err := s.r.rpc.Forward(ctx, req)
+		if err != nil {
+			return err
+		}
+		c, err := stream.Recv()
+		if err != nil {
+			return err
+		}
+		if len(c.GreedyIds) != len(step.Tokens) {
+			return status.Errorf(codes.OutOfRange, "plugin sent %d greedy ids for %d rows", len(c.GreedyIds), len(step.Tokens))
+		}
+		ids = c.GreedyIds
+		for {
+			if _, err := stream.Recv(); err == io.EOF {
+				return nil
+			} else if err != nil {
+				return err
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
 func recvLogits(stream runtimev1.Runtime_ForwardClient) (*backend.Logits, error) {
 	var lg *backend.Logits
 	for {

@@ -390,3 +390,50 @@ func TestNoOrphanWhenHostIsKilled(t *testing.T) {
 	host.Wait()
 	waitGone(t, pid)
 }
+
+// TestPluginForwardGreedy: in greedy mode only the chosen ids cross the
+// process boundary, and they are the argmax of the logits the same steps
+// give in process.
+func TestPluginForwardGreedy(t *testing.T) {
+	g, err := fakeGraph(t.TempDir(), 40000, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, "fake", Config{})
+	ctx := context.Background()
+	steps := []backend.Step{
+		{Tokens: [][]int32{{1, 2, 3}, {9, 10, 11}}},
+		{Tokens: [][]int32{{39999}, {0}}},
+	}
+	ids := func(rt backend.Runtime, greedy bool) [][]int32 {
+		m, err := rt.Load(ctx, g, backend.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		s, err := m.NewSession(ctx, backend.SessionOptions{Batch: 2, MaxSeq: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if _, ok := s.(backend.GreedySession); greedy != ok {
+			t.Fatalf("session %T: GreedySession %v, want %v", s, ok, greedy)
+		}
+		var out [][]int32
+		for _, st := range steps {
+			got, err := backend.Greedy(ctx, s, st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, got)
+		}
+		return out
+	}
+	want := ids(&fakeRuntime{}, false)
+	if want[0][0] == want[0][1] && want[1][0] == want[1][1] {
+		t.Fatalf("fake logits pick the same ids for both rows (%v): the test would not see mixed-up rows", want)
+	}
+	if got := ids(r, true); !reflect.DeepEqual(got, want) {
+		t.Fatalf("plugin greedy ids %v, in process %v", got, want)
+	}
+}

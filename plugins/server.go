@@ -197,6 +197,15 @@ func (s *Server) Forward(req *runtimev1.ForwardRequest, stream runtimev1.Runtime
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	step := backend.Step{Tokens: rows32(req.Tokens), Mask: rows32(req.Mask), Positions: rows64(req.Positions), AllLogits: req.Logits == runtimev1.LogitsMode_LOGITS_ALL}
+	if req.Logits == runtimev1.LogitsMode_LOGITS_GREEDY {
+		// Only the chosen ids cross the process boundary; a GPU runtime
+		// takes the argmax on the device.
+		ids, err := backend.Greedy(stream.Context(), ss.sess, step)
+		if err != nil {
+			return appError(err)
+		}
+		return stream.Send(&runtimev1.ForwardChunk{Batch: int32(len(ids)), GreedyIds: ids})
+	}
 	lg, err := ss.sess.Forward(stream.Context(), step)
 	if err != nil {
 		return appError(err)

@@ -51,6 +51,7 @@ func init() {
 		fixtures    string
 		asJSON      bool
 		only        string
+		prof        profileFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "selftest",
@@ -61,7 +62,18 @@ CPU reference runtime, then runs the reference checkpoints (qwen3-tiny,
 llama-tiny-llama3rope, qwen3-tiny-mlx4bit under --fixtures) through the default
 passes and checks their logits and greedy ids against Hugging Face's.
 
-It exits 0 when everything passes and 1 otherwise.`,
+It exits 0 when everything passes and 1 otherwise.
+
+With --profile it instead measures where a decode step's time goes on the
+CUDA runtime, for random-weight checkpoints in the shape of the named models
+(a -4bit suffix quantizes, as bench --bits 4): the unfused plan (one
+dispatch per op) and the fused plan, without and with programmatic
+dependent launch; per configuration the prefill rate, decode with logits
+copied back and with greedy ids picked on the device, the GPU time of a step
+and every kernel's share of it.`,
+		Example: `  pipeline selftest
+  pipeline selftest --only decoder/
+  pipeline selftest --profile qwen3-0.6b,qwen3-0.6b-4bit`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			open, ok := gpuRuntimes[runtimeName]
@@ -71,6 +83,15 @@ It exits 0 when everything passes and 1 otherwise.`,
 			ctx := cmd.Context()
 			if ctx == nil {
 				ctx = context.Background()
+			}
+			if prof.models != "" {
+				if runtimeName != "cuda" || viaPlugin {
+					return usagef("--profile needs the in-process cuda runtime")
+				}
+				if prof.prompt < 1 || prof.steps < 2 {
+					return usagef("--profile-prompt must be at least 1 and --profile-steps at least 2")
+				}
+				return profileDecode(ctx, cmd.OutOrStdout(), prof, asJSON)
 			}
 			var rt backend.Runtime
 			var err error
@@ -91,6 +112,10 @@ It exits 0 when everything passes and 1 otherwise.`,
 	cmd.Flags().StringVar(&fixtures, "fixtures", filepath.Join("testdata", "fixtures"), "directory of the reference checkpoints (skipped when absent)")
 	cmd.Flags().StringVar(&only, "only", "", "run only the kernel cases whose name starts with this")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object instead of the table")
+	cmd.Flags().StringVar(&prof.models, "profile", "", "profile decoding of these synthetic models (comma-separated, e.g. qwen3-0.6b,qwen3-0.6b-4bit) instead of checking")
+	cmd.Flags().StringVar(&prof.configs, "profile-configs", "", "profile only these configurations (comma-separated: unfused, fused, fused+pdl)")
+	cmd.Flags().IntVar(&prof.prompt, "profile-prompt", 512, "prompt tokens prefilled before profiling decode")
+	cmd.Flags().IntVar(&prof.steps, "profile-steps", 96, "decode steps timed per configuration")
 	root.AddCommand(cmd)
 }
 

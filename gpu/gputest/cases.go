@@ -249,6 +249,7 @@ func Cases() []Case {
 			y = b.op("Add", nil, x, b.op("Add", nil, dn, b.weight(graph.F32, 0.3, 64)))
 		}
 	}
+	decoderCases(add, next)
 	// Data movement: concat, slice, transpose, casts.
 	{
 		b := newBuilder("movement", next())

@@ -33,6 +33,23 @@ typedef unsigned char uchar;
 #define WARP_ID (threadIdx.x >> 5)
 
 #define BARRIER() __syncthreads()
+// WARP_BARRIER orders shared-memory accesses among one warp's lanes.
+#define WARP_BARRIER() __syncwarp()
+
+// Programmatic dependent launch (sm_90): a kernel launched with the
+// runtime's PDL attribute may start while the kernel before it still runs.
+// GRID_DEP_WAIT blocks until that kernel has finished and its writes are
+// visible; every kernel calls it before it touches memory an earlier kernel
+// writes or reads (weights, written once at load, may be read before it).
+// GRID_DEP_LAUNCH lets the next kernel start early. Without the attribute,
+// or before sm_90, both do nothing.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define GRID_DEP_WAIT() asm volatile("griddepcontrol.wait;" ::: "memory")
+#define GRID_DEP_LAUNCH() asm volatile("griddepcontrol.launch_dependents;" :::)
+#else
+#define GRID_DEP_WAIT()
+#define GRID_DEP_LAUNCH()
+#endif
 
 DEVICE_FN float warp_sum(float v) {
   v += __shfl_xor_sync(0xffffffffu, v, 16);
@@ -87,3 +104,13 @@ DEVICE_FN float round_to_half(float x) {
 // Vector loads used by the bandwidth-bound kernels: 16 bytes per thread.
 DEVICE_FN uint4 load_u4(GLOBAL_CONST(uint) p, uint word) { return *((const uint4*)(p + word)); }
 DEVICE_FN float4 load_f4(GLOBAL_CONST(float) p, uint i) { return *((const float4*)(p + i)); }
+// load_u4_stream reads 16 bytes of read-only data used once (weights)
+// without keeping them in L1, which holds what is read again (x).
+DEVICE_FN uint4 load_u4_stream(GLOBAL_CONST(uint) p, uint word) {
+  uint4 r;
+  asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(r.x), "=r"(r.y), "=r"(r.z), "=r"(r.w) : "l"(p + word));
+  return r;
+}
+// load_sf4 reads 4 floats of shared memory (i % 4 == 0, 16-byte aligned array).
+DEVICE_FN float4 load_sf4(SHARED_PTR(float) p, uint i) { return *((const float4*)(p + i)); }
+#define CAST_SHARED(T, p) ((T*)(p))

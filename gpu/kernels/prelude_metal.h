@@ -99,3 +99,6 @@ DEVICE_FN float gp_erf(float x) {
 
 DEVICE_FN uint4 load_u4(GLOBAL_CONST(uint) p, uint word) { return *((const device uint4*)(p + word)); }
 DEVICE_FN float4 load_f4(GLOBAL_CONST(float) p, uint i) { return *((const device float4*)(p + i)); }
+DEVICE_FN uint4 load_u4_stream(GLOBAL_CONST(uint) p, uint word) { return load_u4(p, word); }
+DEVICE_FN float4 load_sf4(SHARED_PTR(float) p, uint i) { return *((threadgroup float4*)(p + i)); }
+#define CAST_SHARED(T, p) ((threadgroup T*)(p))

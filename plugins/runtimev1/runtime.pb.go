@@ -41,9 +41,10 @@ const (
 type LogitsMode int32
 
 const (
-	LogitsMode_LOGITS_LAST LogitsMode = 0 // the last new position of each row
-	LogitsMode_LOGITS_ALL  LogitsMode = 1 // every new position
-	LogitsMode_LOGITS_NONE LogitsMode = 2 // none (a prefill whose logits are not needed)
+	LogitsMode_LOGITS_LAST   LogitsMode = 0 // the last new position of each row
+	LogitsMode_LOGITS_ALL    LogitsMode = 1 // every new position
+	LogitsMode_LOGITS_NONE   LogitsMode = 2 // none (a prefill whose logits are not needed)
+	LogitsMode_LOGITS_GREEDY LogitsMode = 3 // no logits: each row's greedy next token (ForwardChunk.greedy_ids)
 )
 
 // Enum value maps for LogitsMode.
@@ -52,11 +53,13 @@ var (
 		0: "LOGITS_LAST",
 		1: "LOGITS_ALL",
 		2: "LOGITS_NONE",
+		3: "LOGITS_GREEDY",
 	}
 	LogitsMode_value = map[string]int32{
-		"LOGITS_LAST": 0,
-		"LOGITS_ALL":  1,
-		"LOGITS_NONE": 2,
+		"LOGITS_LAST":   0,
+		"LOGITS_ALL":    1,
+		"LOGITS_NONE":   2,
+		"LOGITS_GREEDY": 3,
 	}
 )
 
@@ -663,6 +666,7 @@ type ForwardChunk struct {
 	Positions     int32                  `protobuf:"varint,2,opt,name=positions,proto3" json:"positions,omitempty"`
 	Vocab         int32                  `protobuf:"varint,3,opt,name=vocab,proto3" json:"vocab,omitempty"`
 	Data          []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	GreedyIds     []int32                `protobuf:"varint,5,rep,packed,name=greedy_ids,json=greedyIds,proto3" json:"greedy_ids,omitempty"` // LOGITS_GREEDY: per row, the argmax at the last position
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -721,6 +725,13 @@ func (x *ForwardChunk) GetVocab() int32 {
 func (x *ForwardChunk) GetData() []byte {
 	if x != nil {
 		return x.Data
+	}
+	return nil
+}
+
+func (x *ForwardChunk) GetGreedyIds() []int32 {
+	if x != nil {
+		return x.GreedyIds
 	}
 	return nil
 }
@@ -1408,12 +1419,14 @@ const file_runtime_proto_rawDesc = "" +
 	"\x06tokens\x18\x02 \x03(\v2\x1e.graphpass.runtime.v1.Int32RowR\x06tokens\x122\n" +
 	"\x04mask\x18\x03 \x03(\v2\x1e.graphpass.runtime.v1.Int32RowR\x04mask\x12<\n" +
 	"\tpositions\x18\x04 \x03(\v2\x1e.graphpass.runtime.v1.Int64RowR\tpositions\x128\n" +
-	"\x06logits\x18\x05 \x01(\x0e2 .graphpass.runtime.v1.LogitsModeR\x06logits\"l\n" +
+	"\x06logits\x18\x05 \x01(\x0e2 .graphpass.runtime.v1.LogitsModeR\x06logits\"\x8b\x01\n" +
 	"\fForwardChunk\x12\x14\n" +
 	"\x05batch\x18\x01 \x01(\x05R\x05batch\x12\x1c\n" +
 	"\tpositions\x18\x02 \x01(\x05R\tpositions\x12\x14\n" +
 	"\x05vocab\x18\x03 \x01(\x05R\x05vocab\x12\x12\n" +
-	"\x04data\x18\x04 \x01(\fR\x04data\"\x9a\x01\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data\x12\x1d\n" +
+	"\n" +
+	"greedy_ids\x18\x05 \x03(\x05R\tgreedyIds\"\x9a\x01\n" +
 	"\bSampling\x12 \n" +
 	"\vtemperature\x18\x01 \x01(\x01R\vtemperature\x12\x13\n" +
 	"\x05top_k\x18\x02 \x01(\x05R\x04topK\x12\x13\n" +
@@ -1469,13 +1482,14 @@ const file_runtime_proto_rawDesc = "" +
 	"\n" +
 	"ExtraEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01*>\n" +
+	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01*Q\n" +
 	"\n" +
 	"LogitsMode\x12\x0f\n" +
 	"\vLOGITS_LAST\x10\x00\x12\x0e\n" +
 	"\n" +
 	"LOGITS_ALL\x10\x01\x12\x0f\n" +
-	"\vLOGITS_NONE\x10\x022\xf2\x04\n" +
+	"\vLOGITS_NONE\x10\x02\x12\x11\n" +
+	"\rLOGITS_GREEDY\x10\x032\xf2\x04\n" +
 	"\aRuntime\x12e\n" +
 	"\fCapabilities\x12).graphpass.runtime.v1.CapabilitiesRequest\x1a*.graphpass.runtime.v1.CapabilitiesResponse\x12M\n" +
 	"\x04Load\x12!.graphpass.runtime.v1.LoadRequest\x1a\".graphpass.runtime.v1.LoadResponse\x12_\n" +
