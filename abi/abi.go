@@ -7,9 +7,12 @@
 // RunResponse holding a graph.Patch. Messages are protocol buffers described
 // by graph.proto (package abi.v1); SPEC.md is the full specification.
 //
-// This package is the codec both sides link: it encodes and decodes with
-// google.golang.org/protobuf/encoding/protowire only, so a pass does not pay
-// for protobuf's reflective runtime in module size and start-up time.
+// This package is the codec both sides link: it encodes and decodes the
+// protobuf wire format itself (wire.go), without protobuf-go, so that a pass
+// pays neither for protobuf's reflective runtime nor for the fmt that even
+// protowire's initialisation links, in module size and start-up time. Its
+// decoders are written for speed inside a module, where decoding the
+// request is most of a small pass's work.
 // Encodings are deterministic: fields in field-number order, attributes,
 // map entries and value types sorted by name, so equal inputs give equal
 // bytes (and golden vectors compare byte for byte).

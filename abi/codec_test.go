@@ -322,3 +322,19 @@ func TestDecodeBoundsMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestRunRequestInTwoParts: the graph part and the options field together
+// are EncodeRunRequest's bytes, for any options.
+func TestRunRequestInTwoParts(t *testing.T) {
+	req := sampleRequest()
+	prefix := abi.EncodeRunRequestGraph(req.ABIVersion, req.Graph, req.ValueTypes)
+	for _, opts := range []string{"", "{}", `{"rate": 0.5, "names": ["a", "b"]}`} {
+		r := *req
+		r.OptionsJSON = opts
+		want := abi.EncodeRunRequest(&r)
+		got := abi.AppendRunRequestOptions(append([]byte(nil), prefix...), opts)
+		if !bytes.Equal(got, want) {
+			t.Errorf("options %q: two-part encoding differs", opts)
+		}
+	}
+}

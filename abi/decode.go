@@ -1,19 +1,21 @@
 package abi
 
 import (
-	"fmt"
+	"encoding/binary"
 	"math"
 	"strconv"
 	"strings"
 	"unsafe"
-
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/graphpass/graphpass/graph"
 )
 
 // maxDepth bounds subgraph nesting, so hostile input cannot recurse deeply.
 const maxDepth = 64
+
+// maxGroupDepth bounds the nesting of unknown groups being skipped, as
+// protobuf-go does.
+const maxGroupDepth = 10000
 
 // MaxExpansion bounds how much memory a decoded message may take, as a
 // multiple of its encoded size (plus a small constant). Real messages
@@ -22,13 +24,69 @@ const maxDepth = 64
 // into gigabytes. The decoders reject such input as malformed.
 const MaxExpansion = 32
 
-// decoder carries the state of one Decode call: the memory budget left.
+// The decoders are written for speed inside a WebAssembly pass, where a
+// pass spends most of its time decoding its request: no closures, no
+// allocation per string when decoding a request (its names repeat three or
+// four times, so every string is a substring of one copy of the input),
+// and slices of strings, dims and ints carved from shared blocks.
+
+// decoder carries the state of one Decode call: the memory budget left,
+// the shared copy of the input, and the blocks slices are carved from.
 type decoder struct {
 	budget int64
+	shared bool   // strings are substrings of s
+	s      string // the input, copied once (when shared)
+	base   int    // cap of the input: a sub-slice starts at base - cap(sub)
+
+	strs slab[string]
+	dims slab[graph.Dim]
+	ints slab[int64]
+	// Scratch stacks: a node's inputs and outputs, a type's dims, collected
+	// before they are carved (nested nodes push above and pop back).
+	ins, outs []string
+	dimBuf    []graph.Dim
 }
 
 func newDecoder(b []byte) *decoder {
 	return &decoder{budget: MaxExpansion*int64(len(b)) + 64<<10}
+}
+
+// share makes every string decoded from b a substring of one copy of b.
+func (d *decoder) share(b []byte) {
+	d.shared, d.s, d.base = true, string(b), cap(b)
+}
+
+// slab hands out slices carved from larger blocks, one allocation for many
+// small slices. Each slice has its length as capacity, so appending to it
+// never writes into its neighbour.
+type slab[T any] struct {
+	buf  []T
+	next int // size of the next block
+}
+
+func (s *slab[T]) take(items []T) []T {
+	n := len(items)
+	if n == 0 {
+		return nil
+	}
+	if len(s.buf) < n {
+		s.next = min(max(2*s.next, 64), 4096)
+		s.buf = make([]T, max(n, s.next))
+	}
+	out := s.buf[:n:n]
+	copy(out, items)
+	s.buf = s.buf[n:]
+	return out
+}
+
+// str returns the string of a bytes field.
+func (d *decoder) str(b []byte) string {
+	if d.shared {
+		if off := d.base - cap(b); off >= 0 && off+len(b) <= len(d.s) {
+			return d.s[off : off+len(b)]
+		}
+	}
+	return string(b)
 }
 
 // Approximate Go sizes charged per decoded element.
@@ -52,31 +110,40 @@ const (
 // slices of large elements are charged and allocated once, without growth
 // garbage. Malformed input counts what precedes the damage; the decode
 // itself reports it.
-func countField(b []byte, num protowire.Number) int {
-	count := 0
+func countField(b []byte, num number) int {
+	c, _ := countFields(b, num, 0)
+	return c
+}
+
+// countFields counts the occurrences of two fields in one scan.
+func countFields(b []byte, num1, num2 number) (int, int) {
+	c1, c2 := 0, 0
 	for len(b) > 0 {
-		n, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
+		n, typ, l, err := consumeTag(b)
+		if err != nil {
 			break
 		}
 		b = b[l:]
-		l = protowire.ConsumeFieldValue(n, typ, b)
-		if l < 0 {
+		l, err = consumeValue(n, typ, b, 0)
+		if err != nil {
 			break
 		}
 		b = b[l:]
-		if n == num {
-			count++
+		switch n {
+		case num1:
+			c1++
+		case num2:
+			c2++
 		}
 	}
-	return count
+	return c1, c2
 }
 
 // charge takes n bytes from the budget.
 func (d *decoder) charge(n int64) error {
 	d.budget -= n
 	if d.budget < 0 {
-		return malformed("decodes to more than %d times its size in memory (e.g. masses of empty elements)", MaxExpansion)
+		return malformed("decodes to more than " + strconv.Itoa(MaxExpansion) + " times its size in memory (e.g. masses of empty elements)")
 	}
 	return nil
 }
@@ -85,30 +152,28 @@ func (d *decoder) charge(n int64) error {
 // value_info becomes ValueTypes. Errors wrap ErrMalformed.
 func DecodeRunRequest(b []byte) (*RunRequest, error) {
 	d := newDecoder(b)
+	d.share(b)
 	r := &RunRequest{}
-	err := eachField(b, func(f field) error {
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return nil, wrapTop("RunRequest", err)
+		}
+		b = b[n:]
 		switch f.num {
 		case fReqABIVersion:
-			v, err := f.uint32("abi_version")
-			r.ABIVersion = v
-			return err
+			r.ABIVersion, err = f.uint32("abi_version")
 		case fReqGraph:
-			if err := f.want(protowire.BytesType, "graph"); err != nil {
-				return err
+			if err = f.want(bytesType, "graph"); err == nil {
+				r.Graph, r.ValueTypes, err = d.decodeGraph(f.b, 0, true)
+				err = at(err, "graph")
 			}
-			r.ValueTypes = map[string]graph.TensorType{}
-			g, err := d.decodeGraph(f.b, 0, r.ValueTypes)
-			r.Graph = g
-			return at(err, "graph")
 		case fReqOptionsJSON:
-			s, err := f.str("options_json")
-			r.OptionsJSON = s
-			return err
+			r.OptionsJSON, err = d.fieldStr(f, "options_json")
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, wrapTop("RunRequest", err)
+		if err != nil {
+			return nil, wrapTop("RunRequest", err)
+		}
 	}
 	if len(r.ValueTypes) == 0 {
 		r.ValueTypes = nil
@@ -127,87 +192,113 @@ func DecodeRunResponse(b []byte) (*RunResponse, error) {
 		}
 		r.Notes = make([]Note, 0, n)
 	}
-	err := eachField(b, func(f field) error {
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return nil, wrapTop("RunResponse", err)
+		}
+		b = b[n:]
 		switch f.num {
 		case fRespPatch:
-			if err := f.want(protowire.BytesType, "patch"); err != nil {
-				return err
+			if err = f.want(bytesType, "patch"); err == nil {
+				r.Patch, err = d.decodePatch(f.b)
+				err = at(err, "patch")
 			}
-			p, err := d.decodePatch(f.b)
-			r.Patch = p
-			return at(err, "patch")
 		case fRespError:
-			if err := f.want(protowire.BytesType, "error"); err != nil {
-				return err
+			if err = f.want(bytesType, "error"); err == nil {
+				r.Error, err = d.decodePassError(f.b)
+				err = at(err, "error")
 			}
-			e := &PassError{}
-			err := eachField(f.b, func(f field) error {
-				var err error
-				switch f.num {
-				case fErrCode:
-					e.Code, err = f.str("code")
-				case fErrMessage:
-					e.Message, err = f.str("message")
-				}
-				return err
-			})
-			r.Error = e
-			return at(err, "error")
 		case fRespNotes:
-			if err := f.want(protowire.BytesType, "notes"); err != nil {
-				return err
+			if err = f.want(bytesType, "notes"); err == nil {
+				var note Note
+				note, err = d.decodeNote(f.b)
+				r.Notes = append(r.Notes, note)
+				err = atIndex(err, "notes", len(r.Notes)-1)
 			}
-			var n Note
-			err := eachField(f.b, func(f field) error {
-				var err error
-				switch f.num {
-				case fNoteNode:
-					n.Node, err = f.str("node")
-				case fNoteMessage:
-					n.Message, err = f.str("message")
-				}
-				return err
-			})
-			r.Notes = append(r.Notes, n)
-			return atIndex(err, "notes", len(r.Notes)-1)
 		}
-		return nil
-	})
-	if err != nil {
-		return nil, wrapTop("RunResponse", err)
+		if err != nil {
+			return nil, wrapTop("RunResponse", err)
+		}
 	}
 	return r, nil
+}
+
+func (d *decoder) decodePassError(b []byte) (*PassError, error) {
+	e := &PassError{}
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return e, err
+		}
+		b = b[n:]
+		switch f.num {
+		case fErrCode:
+			e.Code, err = d.fieldStr(f, "code")
+		case fErrMessage:
+			e.Message, err = d.fieldStr(f, "message")
+		}
+		if err != nil {
+			return e, err
+		}
+	}
+	return e, nil
+}
+
+func (d *decoder) decodeNote(b []byte) (Note, error) {
+	var note Note
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return note, err
+		}
+		b = b[n:]
+		switch f.num {
+		case fNoteNode:
+			note.Node, err = d.fieldStr(f, "node")
+		case fNoteMessage:
+			note.Message, err = d.fieldStr(f, "message")
+		}
+		if err != nil {
+			return note, err
+		}
+	}
+	return note, nil
 }
 
 // DecodePassInfo decodes an encoded abi.v1.PassInfo. Errors wrap
 // ErrMalformed.
 func DecodePassInfo(b []byte) (*PassInfo, error) {
+	d := newDecoder(b)
 	p := &PassInfo{}
-	err := eachField(b, func(f field) error {
-		var err error
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return nil, wrapTop("PassInfo", err)
+		}
+		b = b[n:]
 		var s string
 		switch f.num {
 		case fInfoABIVersion:
 			p.ABIVersion, err = f.uint32("abi_version")
 		case fInfoName:
-			p.Name, err = f.str("name")
+			p.Name, err = d.fieldStr(f, "name")
 		case fInfoVersion:
-			p.Version, err = f.str("version")
+			p.Version, err = d.fieldStr(f, "version")
 		case fInfoDescription:
-			p.Description, err = f.str("description")
+			p.Description, err = d.fieldStr(f, "description")
 		case fInfoOptionsJSON:
-			p.OptionsSchemaJSON, err = f.str("options_schema_json")
+			p.OptionsSchemaJSON, err = d.fieldStr(f, "options_schema_json")
 		case fInfoConsumes:
-			s, err = f.str("consumes")
+			s, err = d.fieldStr(f, "consumes")
 			p.Consumes = append(p.Consumes, s)
 		case fInfoProduces:
-			s, err = f.str("produces")
+			s, err = d.fieldStr(f, "produces")
 			p.Produces = append(p.Produces, s)
 		}
-		return err
-	})
-	if err != nil {
-		return nil, wrapTop("PassInfo", err)
+		if err != nil {
+			return nil, wrapTop("PassInfo", err)
+		}
 	}
 	return p, nil
 }
@@ -216,7 +307,8 @@ func DecodePassInfo(b []byte) (*PassInfo, error) {
 // Errors wrap ErrMalformed.
 func DecodeGraph(b []byte) (*graph.Graph, error) {
 	d := newDecoder(b)
-	g, err := d.decodeGraph(b, 0, nil)
+	d.share(b)
+	g, _, err := d.decodeGraph(b, 0, false)
 	if err != nil {
 		return nil, wrapTop("Graph", err)
 	}
@@ -260,9 +352,9 @@ func (e *malformedError) Error() string {
 
 func (e *malformedError) Unwrap() error { return ErrMalformed }
 
-func malformed(format string, args ...any) error {
-	return &malformedError{err: fmt.Sprintf(format, args...)}
-}
+func malformed(msg string) error { return &malformedError{err: msg} }
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // atIndex is at(err, name[i]), formatting only when there is an error.
 func atIndex(err error, name string, i int) error {
@@ -298,97 +390,129 @@ func wrapTop(msg string, err error) error {
 
 // field is one decoded field of a message.
 type field struct {
-	num protowire.Number
-	typ protowire.Type
+	num number
+	typ wireType
 	u   uint64 // varint, fixed32 or fixed64 value
 	b   []byte // bytes value (aliases the input)
 }
 
-var wireTypeNames = map[protowire.Type]string{
-	protowire.VarintType: "varint", protowire.Fixed32Type: "fixed32", protowire.Fixed64Type: "fixed64",
-	protowire.BytesType: "bytes", protowire.StartGroupType: "group",
+// nextField decodes the field at the start of b and returns it and its
+// encoded length. Unknown groups are skipped whole. The common case, a
+// one-byte tag with a one-byte varint or length, is inlined into callers:
+// calls are expensive in Go's WebAssembly code.
+func nextField(b []byte) (field, int, error) {
+	if len(b) >= 2 && b[0] >= 8 && b[0] < 0x80 && b[1] < 0x80 {
+		switch wireType(b[0] & 7) {
+		case bytesType:
+			if l := int(b[1]); l <= len(b)-2 {
+				return field{num: number(b[0] >> 3), typ: bytesType, b: b[2 : 2+l]}, 2 + l, nil
+			}
+		case varintType:
+			return field{num: number(b[0] >> 3), typ: varintType, u: uint64(b[1])}, 2, nil
+		}
+	}
+	return nextFieldSlow(b)
 }
 
-func (f field) want(t protowire.Type, name string) error {
-	if f.typ != t {
-		return malformed("field %s (%d) has wire type %s, want %s", name, f.num, wireTypeNames[f.typ], wireTypeNames[t])
+func nextFieldSlow(b []byte) (field, int, error) {
+	num, typ, tn, err := consumeTag(b)
+	if err != nil {
+		return field{}, 0, malformed("bad field tag: " + err.Error())
 	}
-	return nil
+	f := field{num: num, typ: typ}
+	rest := b[tn:]
+	n := 0
+	switch typ {
+	case varintType:
+		f.u, n, err = consumeVarint(rest)
+	case fixed32Type:
+		if len(rest) < 4 {
+			err = errTruncated
+		} else {
+			f.u, n = uint64(binary.LittleEndian.Uint32(rest)), 4
+		}
+	case fixed64Type:
+		if len(rest) < 8 {
+			err = errTruncated
+		} else {
+			f.u, n = binary.LittleEndian.Uint64(rest), 8
+		}
+	case bytesType:
+		f.b, n, err = consumeBytes(rest)
+	case startGroupType:
+		n, err = consumeGroup(num, rest, 0)
+	default:
+		return f, 0, malformed("field " + itoa(int64(num)) + " has invalid wire type " + itoa(int64(typ)))
+	}
+	if err != nil {
+		return f, 0, malformed("field " + itoa(int64(num)) + ": " + err.Error())
+	}
+	return f, tn + n, nil
 }
 
-func (f field) str(name string) (string, error) {
-	if err := f.want(protowire.BytesType, name); err != nil {
-		return "", err
+func wireTypeName(t wireType) string {
+	switch t {
+	case varintType:
+		return "varint"
+	case fixed32Type:
+		return "fixed32"
+	case fixed64Type:
+		return "fixed64"
+	case bytesType:
+		return "bytes"
+	case startGroupType:
+		return "group"
 	}
-	return string(f.b), nil
+	return ""
+}
+
+func (f field) want(t wireType, name string) error {
+	if f.typ == t {
+		return nil
+	}
+	return f.wrongType(t, name)
+}
+
+func (f field) wrongType(t wireType, name string) error {
+	return malformed("field " + name + " (" + itoa(int64(f.num)) + ") has wire type " + wireTypeName(f.typ) + ", want " + wireTypeName(t))
+}
+
+func (d *decoder) fieldStr(f field, name string) (string, error) {
+	if f.typ != bytesType {
+		return "", f.wrongType(bytesType, name)
+	}
+	return d.str(f.b), nil
 }
 
 func (f field) int64(name string) (int64, error) {
-	if err := f.want(protowire.VarintType, name); err != nil {
+	if err := f.want(varintType, name); err != nil {
 		return 0, err
 	}
 	return int64(f.u), nil
 }
 
 func (f field) uint32(name string) (uint32, error) {
-	if err := f.want(protowire.VarintType, name); err != nil {
+	if err := f.want(varintType, name); err != nil {
 		return 0, err
 	}
 	return uint32(f.u), nil // proto3 uint32 semantics: truncate
 }
 
 func (f field) int32(name string) (int32, error) {
-	if err := f.want(protowire.VarintType, name); err != nil {
+	if err := f.want(varintType, name); err != nil {
 		return 0, err
 	}
 	return int32(f.u), nil
 }
 
 func (f field) double(name string) (float64, error) {
-	if err := f.want(protowire.Fixed64Type, name); err != nil {
+	if err := f.want(fixed64Type, name); err != nil {
 		return 0, err
 	}
 	return math.Float64frombits(f.u), nil
 }
 
-// eachField calls fn for every field of the message b, skipping nothing:
-// fn ignores numbers it does not know (fields added later in v1).
-func eachField(b []byte, fn func(field) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return malformed("bad field tag: %v", protowire.ParseError(n))
-		}
-		b = b[n:]
-		f := field{num: num, typ: typ}
-		switch typ {
-		case protowire.VarintType:
-			f.u, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed32Type:
-			var v uint32
-			v, n = protowire.ConsumeFixed32(b)
-			f.u = uint64(v)
-		case protowire.Fixed64Type:
-			f.u, n = protowire.ConsumeFixed64(b)
-		case protowire.BytesType:
-			f.b, n = protowire.ConsumeBytes(b)
-		case protowire.StartGroupType:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		default:
-			return malformed("field %d has invalid wire type %d", num, typ)
-		}
-		if n < 0 {
-			return malformed("field %d: %v", num, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if err := fn(f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// dtype checks an enum value fits graph.DType. Unknown values inside the
+// dtypeOf checks an enum value fits graph.DType. Unknown values inside the
 // range are kept (graph.Verify rejects them) so that additive enum values
 // do not break decoding.
 func dtypeOf(f field) (graph.DType, error) {
@@ -397,68 +521,90 @@ func dtypeOf(f field) (graph.DType, error) {
 		return 0, err
 	}
 	if v < 0 || v > math.MaxUint8 {
-		return 0, malformed("dtype %d out of range", v)
+		return 0, malformed("dtype " + itoa(v) + " out of range")
 	}
 	return graph.DType(v), nil
 }
 
 func (d *decoder) decodeTensorType(b []byte) (graph.TensorType, error) {
 	var t graph.TensorType
-	err := eachField(b, func(f field) error {
+	d.dimBuf = d.dimBuf[:0] // types do not nest
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return t, err
+		}
+		b = b[n:]
 		switch f.num {
 		case fTypeDType:
-			dt, err := dtypeOf(f)
-			t.DType = dt
-			return err
+			t.DType, err = dtypeOf(f)
 		case fTypeShape:
-			if err := f.want(protowire.BytesType, "shape"); err != nil {
-				return err
+			if err = f.want(bytesType, "shape"); err != nil {
+				break
 			}
-			if err := d.charge(sizeDim); err != nil {
-				return err
+			if err = d.charge(sizeDim); err != nil {
+				break
 			}
 			var dim graph.Dim
-			err := eachField(f.b, func(f field) error {
-				var err error
-				switch f.num {
-				case fDimSize:
-					dim.Size, err = f.int64("size")
-				case fDimSym:
-					dim.Sym, err = f.str("sym")
-				}
-				return err
-			})
-			t.Shape = append(t.Shape, dim)
-			return atIndex(err, "shape", len(t.Shape)-1)
+			dim, err = d.decodeDim(f.b)
+			d.dimBuf = append(d.dimBuf, dim)
+			err = atIndex(err, "shape", len(d.dimBuf)-1)
 		}
-		return nil
-	})
-	return t, err
+		if err != nil {
+			return t, err
+		}
+	}
+	t.Shape = d.dims.take(d.dimBuf)
+	return t, nil
+}
+
+func (d *decoder) decodeDim(b []byte) (graph.Dim, error) {
+	var dim graph.Dim
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return dim, err
+		}
+		b = b[n:]
+		switch f.num {
+		case fDimSize:
+			dim.Size, err = f.int64("size")
+		case fDimSym:
+			dim.Sym, err = d.fieldStr(f, "sym")
+		}
+		if err != nil {
+			return dim, err
+		}
+	}
+	return dim, nil
 }
 
 func (d *decoder) decodeValueInfo(b []byte) (graph.ValueInfo, error) {
 	var v graph.ValueInfo
-	err := eachField(b, func(f field) error {
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return v, err
+		}
+		b = b[n:]
 		switch f.num {
 		case fVIName:
-			s, err := f.str("name")
-			v.Name = s
-			return err
+			v.Name, err = d.fieldStr(f, "name")
 		case fVIType:
-			if err := f.want(protowire.BytesType, "type"); err != nil {
-				return err
+			if err = f.want(bytesType, "type"); err == nil {
+				v.Type, err = d.decodeTensorType(f.b)
+				err = at(err, "type")
 			}
-			t, err := d.decodeTensorType(f.b)
-			v.Type = t
-			return at(err, "type")
 		}
-		return nil
-	})
-	return v, err
+		if err != nil {
+			return v, err
+		}
+	}
+	return v, nil
 }
 
 func (d *decoder) appendValueInfoField(vs []graph.ValueInfo, f field, name string) ([]graph.ValueInfo, error) {
-	if err := f.want(protowire.BytesType, name); err != nil {
+	if err := f.want(bytesType, name); err != nil {
 		return vs, err
 	}
 	if err := d.charge(sizeValueInfo); err != nil {
@@ -474,16 +620,20 @@ func (d *decoder) appendValueInfoField(vs []graph.ValueInfo, f field, name strin
 func (d *decoder) decodeAttr(b []byte) (string, graph.Attr, error) {
 	var name string
 	var a graph.Attr
-	err := eachField(b, func(f field) error {
-		var err error
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return name, a, err
+		}
+		b = b[n:]
 		switch f.num {
 		case fAttrName:
-			name, err = f.str("name")
+			name, err = d.fieldStr(f, "name")
 		case fAttrKind:
 			var v int64
 			v, err = f.int64("kind")
 			if err == nil && (v < 0 || v > math.MaxUint8) {
-				err = malformed("attribute kind %d out of range", v)
+				err = malformed("attribute kind " + itoa(v) + " out of range")
 			}
 			a.Kind = graph.AttrKind(v)
 		case fAttrInt:
@@ -491,58 +641,85 @@ func (d *decoder) decodeAttr(b []byte) (string, graph.Attr, error) {
 		case fAttrFloat:
 			a.Float, err = f.double("f")
 		case fAttrStr:
-			a.Str, err = f.str("s")
+			a.Str, err = d.fieldStr(f, "s")
 		case fAttrInts:
 			switch f.typ {
-			case protowire.VarintType:
+			case varintType:
 				err = d.charge(8)
 				a.Ints = append(a.Ints, int64(f.u))
-			case protowire.BytesType:
-				if err := d.charge(8 * int64(len(f.b))); err != nil {
-					return err
-				}
-				for p := f.b; len(p) > 0; {
-					v, n := protowire.ConsumeVarint(p)
-					if n < 0 {
-						return malformed("field ints: %v", protowire.ParseError(n))
-					}
-					a.Ints = append(a.Ints, int64(v))
-					p = p[n:]
-				}
+			case bytesType:
+				a.Ints, err = d.packedInts(a.Ints, f.b)
 			default:
-				err = f.want(protowire.BytesType, "ints")
+				err = f.want(bytesType, "ints")
 			}
 		case fAttrFloats:
 			switch f.typ {
-			case protowire.Fixed64Type:
+			case fixed64Type:
 				err = d.charge(8)
 				a.Floats = append(a.Floats, math.Float64frombits(f.u))
-			case protowire.BytesType:
+			case bytesType:
 				if len(f.b)%8 != 0 {
-					return malformed("field floats: packed length %d is not a multiple of 8", len(f.b))
+					return name, a, malformed("field floats: packed length " + strconv.Itoa(len(f.b)) + " is not a multiple of 8")
 				}
 				for p := f.b; len(p) > 0; p = p[8:] {
-					v, _ := protowire.ConsumeFixed64(p)
-					a.Floats = append(a.Floats, math.Float64frombits(v))
+					a.Floats = append(a.Floats, math.Float64frombits(binary.LittleEndian.Uint64(p)))
 				}
 			default:
-				err = f.want(protowire.BytesType, "floats")
+				err = f.want(bytesType, "floats")
 			}
 		case fAttrStrings:
 			var s string
-			s, err = f.str("strings")
+			s, err = d.fieldStr(f, "strings")
 			a.Strings = append(a.Strings, s)
 			if err == nil {
 				err = d.charge(sizeString)
 			}
 		}
-		return err
-	})
-	return name, a, err
+		if err != nil {
+			return name, a, err
+		}
+	}
+	return name, a, nil
+}
+
+// packedInts appends the packed varints of p to ints; the common case (one
+// packed field, ints empty) is carved from the decoder's block of ints.
+func (d *decoder) packedInts(ints []int64, p []byte) ([]int64, error) {
+	if err := d.charge(8 * int64(len(p))); err != nil {
+		return ints, err
+	}
+	count := 0
+	for _, c := range p {
+		if c < 0x80 {
+			count++
+		}
+	}
+	if len(ints) == 0 && count > 0 && count <= 64 {
+		var buf [64]int64
+		vals := buf[:0]
+		for len(p) > 0 {
+			v, n, err := consumeVarint(p)
+			if err != nil {
+				return ints, malformed("field ints: " + err.Error())
+			}
+			vals = append(vals, int64(v))
+			p = p[n:]
+		}
+		return d.ints.take(vals), nil
+	}
+	for len(p) > 0 {
+		v, n, err := consumeVarint(p)
+		if err != nil {
+			return ints, malformed("field ints: " + err.Error())
+		}
+		ints = append(ints, int64(v))
+		p = p[n:]
+	}
+	return ints, nil
 }
 
 func (d *decoder) decodeAttrField(attrs map[string]graph.Attr, f field, name string, i int) (map[string]graph.Attr, error) {
-	if err := f.want(protowire.BytesType, name); err != nil {
+	if err := f.want(bytesType, name); err != nil {
 		return attrs, err
 	}
 	if err := d.charge(sizeAttr); err != nil {
@@ -564,101 +741,124 @@ func (d *decoder) decodeInitializer(b []byte) (*graph.Initializer, error) {
 		return nil, err
 	}
 	in := &graph.Initializer{}
-	err := eachField(b, func(f field) error {
-		var err error
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return in, err
+		}
+		b = b[n:]
 		switch f.num {
 		case fInitName:
-			in.Name, err = f.str("name")
+			in.Name, err = d.fieldStr(f, "name")
 		case fInitType:
-			if err = f.want(protowire.BytesType, "type"); err != nil {
-				return err
+			if err = f.want(bytesType, "type"); err == nil {
+				in.Type, err = d.decodeTensorType(f.b)
+				err = at(err, "type")
 			}
-			in.Type, err = d.decodeTensorType(f.b)
-			err = at(err, "type")
 		case fInitData:
-			if err = f.want(protowire.BytesType, "data"); err != nil {
-				return err
+			if err = f.want(bytesType, "data"); err == nil {
+				in.Data = append(make([]byte, 0, len(f.b)), f.b...)
 			}
-			in.Data = append(make([]byte, 0, len(f.b)), f.b...)
 		case fInitRef:
-			if err = f.want(protowire.BytesType, "ref"); err != nil {
-				return err
-			}
-			if err = d.charge(sizeRef); err != nil {
-				return err
-			}
-			r := &graph.WeightRef{}
-			err = eachField(f.b, func(f field) error {
-				var err error
-				switch f.num {
-				case fRefFile:
-					r.File, err = f.str("file")
-				case fRefOffset:
-					r.Offset, err = f.int64("offset")
-				case fRefLength:
-					r.Length, err = f.int64("length")
+			if err = f.want(bytesType, "ref"); err == nil {
+				if err = d.charge(sizeRef); err == nil {
+					in.Ref, err = d.decodeRef(f.b)
+					err = at(err, "ref")
 				}
-				return err
-			})
-			in.Ref = r
-			err = at(err, "ref")
+			}
 		case fInitDerive:
-			if err = f.want(protowire.BytesType, "derive"); err != nil {
-				return err
-			}
-			if err = d.charge(sizeDerivation); err != nil {
-				return err
-			}
-			der := &graph.Derivation{}
-			nattrs := 0
-			err = eachField(f.b, func(f field) error {
-				var err error
-				switch f.num {
-				case fDerivOp:
-					der.Op, err = f.str("op")
-				case fDerivSource:
-					der.Source, err = f.str("source")
-				case fDerivAttrs:
-					der.Attrs, err = d.decodeAttrField(der.Attrs, f, "attrs", nattrs)
-					nattrs++
-				case fDerivOutput:
-					var v int32
-					v, err = f.int32("output")
-					der.Output = int(v)
+			if err = f.want(bytesType, "derive"); err == nil {
+				if err = d.charge(sizeDerivation); err == nil {
+					in.Derive, err = d.decodeDerivation(f.b)
+					err = at(err, "derive")
 				}
-				return err
-			})
-			in.Derive = der
-			err = at(err, "derive")
+			}
 		}
-		return err
-	})
-	return in, err
+		if err != nil {
+			return in, err
+		}
+	}
+	return in, nil
 }
 
-func (d *decoder) decodeNode(b []byte, depth int) (*graph.Node, error) {
-	if err := d.charge(sizeNode); err != nil {
-		return nil, err
+func (d *decoder) decodeRef(b []byte) (*graph.WeightRef, error) {
+	r := &graph.WeightRef{}
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return r, err
+		}
+		b = b[n:]
+		switch f.num {
+		case fRefFile:
+			r.File, err = d.fieldStr(f, "file")
+		case fRefOffset:
+			r.Offset, err = f.int64("offset")
+		case fRefLength:
+			r.Length, err = f.int64("length")
+		}
+		if err != nil {
+			return r, err
+		}
 	}
-	n := &graph.Node{}
+	return r, nil
+}
+
+func (d *decoder) decodeDerivation(b []byte) (*graph.Derivation, error) {
+	der := &graph.Derivation{}
 	nattrs := 0
-	err := eachField(b, func(f field) error {
-		var err error
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return der, err
+		}
+		b = b[n:]
+		switch f.num {
+		case fDerivOp:
+			der.Op, err = d.fieldStr(f, "op")
+		case fDerivSource:
+			der.Source, err = d.fieldStr(f, "source")
+		case fDerivAttrs:
+			der.Attrs, err = d.decodeAttrField(der.Attrs, f, "attrs", nattrs)
+			nattrs++
+		case fDerivOutput:
+			var v int32
+			v, err = f.int32("output")
+			der.Output = int(v)
+		}
+		if err != nil {
+			return der, err
+		}
+	}
+	return der, nil
+}
+
+// decodeNode decodes a Node message into n.
+func (d *decoder) decodeNode(n *graph.Node, b []byte, depth int) error {
+	// Nested nodes (in subgraphs) push above these starts and pop back.
+	insStart, outsStart := len(d.ins), len(d.outs)
+	nattrs := 0
+	for len(b) > 0 {
+		f, m, err := nextField(b)
+		if err != nil {
+			return err
+		}
+		b = b[m:]
 		var s string
 		switch f.num {
 		case fNodeName:
-			n.Name, err = f.str("name")
+			n.Name, err = d.fieldStr(f, "name")
 		case fNodeOp:
-			n.Op, err = f.str("op")
+			n.Op, err = d.fieldStr(f, "op")
 		case fNodeInputs:
-			s, err = f.str("inputs")
-			n.Inputs = append(n.Inputs, s)
+			s, err = d.fieldStr(f, "inputs")
+			d.ins = append(d.ins, s)
 			if err == nil {
 				err = d.charge(sizeString)
 			}
 		case fNodeOutputs:
-			s, err = f.str("outputs")
-			n.Outputs = append(n.Outputs, s)
+			s, err = d.fieldStr(f, "outputs")
+			d.outs = append(d.outs, s)
 			if err == nil {
 				err = d.charge(sizeString)
 			}
@@ -666,31 +866,19 @@ func (d *decoder) decodeNode(b []byte, depth int) (*graph.Node, error) {
 			n.Attrs, err = d.decodeAttrField(n.Attrs, f, "attrs", nattrs)
 			nattrs++
 		case fNodeScope:
-			n.Scope, err = f.str("scope")
+			n.Scope, err = d.fieldStr(f, "scope")
 		case fNodeSubgraphs:
-			if err = f.want(protowire.BytesType, "subgraphs"); err != nil {
-				return err
+			if err = f.want(bytesType, "subgraphs"); err != nil {
+				break
 			}
 			if depth+1 > maxDepth {
-				return malformed("subgraphs nested deeper than %d", maxDepth)
+				return malformed("subgraphs nested deeper than " + strconv.Itoa(maxDepth))
 			}
 			var key string
 			var sg *graph.Graph
-			err = eachField(f.b, func(f field) error {
-				var err error
-				switch f.num {
-				case fMapKey:
-					key, err = f.str("key")
-				case fMapValue:
-					if err = f.want(protowire.BytesType, "value"); err != nil {
-						return err
-					}
-					sg, err = d.decodeGraph(f.b, depth+1, nil)
-				}
-				return err
-			})
+			key, sg, err = d.decodeSubgraphEntry(f.b, depth)
 			if err != nil {
-				return at(err, fmt.Sprintf("subgraphs[%q]", key))
+				return at(err, "subgraphs["+strconv.Quote(key)+"]")
 			}
 			if sg == nil {
 				sg = &graph.Graph{}
@@ -700,89 +888,153 @@ func (d *decoder) decodeNode(b []byte, depth int) (*graph.Node, error) {
 			}
 			n.Subgraphs[key] = sg
 		}
-		return err
-	})
-	return n, err
+		if err != nil {
+			return err
+		}
+	}
+	n.Inputs = d.strs.take(d.ins[insStart:])
+	n.Outputs = d.strs.take(d.outs[outsStart:])
+	d.ins, d.outs = d.ins[:insStart], d.outs[:outsStart]
+	return nil
 }
 
-// decodeGraph decodes a Graph message; value_info goes into types when it
-// is non-nil.
-func (d *decoder) decodeGraph(b []byte, depth int, types map[string]graph.TensorType) (*graph.Graph, error) {
+// decodeSubgraphEntry decodes one entry of a node's subgraphs map.
+func (d *decoder) decodeSubgraphEntry(b []byte, depth int) (string, *graph.Graph, error) {
+	var key string
+	var sg *graph.Graph
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return key, sg, err
+		}
+		b = b[n:]
+		switch f.num {
+		case fMapKey:
+			key, err = d.fieldStr(f, "key")
+		case fMapValue:
+			if err = f.want(bytesType, "value"); err == nil {
+				sg, _, err = d.decodeGraph(f.b, depth+1, false)
+			}
+		}
+		if err != nil {
+			return key, sg, err
+		}
+	}
+	return key, sg, nil
+}
+
+// decodeGraph decodes a Graph message, and its value_info into a map when
+// withTypes is set.
+func (d *decoder) decodeGraph(b []byte, depth int, withTypes bool) (*graph.Graph, map[string]graph.TensorType, error) {
 	if err := d.charge(sizeGraph); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	g := &graph.Graph{}
+	var types map[string]graph.TensorType
+	numNodes, numTypes := countFields(b, fGraphNodes, fGraphValueInfo)
+	var nodes []graph.Node // one block for the graph's nodes
+	if numNodes > 0 {
+		if err := d.charge(int64(numNodes) * sizeNode); err != nil {
+			return g, nil, at(err, "nodes")
+		}
+		nodes = make([]graph.Node, numNodes)
+		g.Nodes = make([]*graph.Node, 0, numNodes)
+	}
+	if withTypes && numTypes > 0 {
+		if err := d.charge(int64(numTypes) * (sizeValueInfo + 16)); err != nil {
+			return g, nil, at(err, "value_info")
+		}
+		types = make(map[string]graph.TensorType, numTypes)
+	}
 	nvi := 0
-	err := eachField(b, func(f field) error {
-		var err error
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return g, types, err
+		}
+		b = b[n:]
 		switch f.num {
 		case fGraphName:
-			g.Name, err = f.str("name")
+			g.Name, err = d.fieldStr(f, "name")
 		case fGraphInputs:
 			g.Inputs, err = d.appendValueInfoField(g.Inputs, f, "inputs")
 		case fGraphOutputs:
 			g.Outputs, err = d.appendValueInfoField(g.Outputs, f, "outputs")
 		case fGraphInitializers:
-			if err = f.want(protowire.BytesType, "initializers"); err != nil {
-				return err
+			if err = f.want(bytesType, "initializers"); err == nil {
+				var in *graph.Initializer
+				in, err = d.decodeInitializer(f.b)
+				g.Initializers = append(g.Initializers, in)
+				err = atIndex(err, "initializers", len(g.Initializers)-1)
 			}
-			var in *graph.Initializer
-			in, err = d.decodeInitializer(f.b)
-			g.Initializers = append(g.Initializers, in)
-			err = atIndex(err, "initializers", len(g.Initializers)-1)
 		case fGraphNodes:
-			if err = f.want(protowire.BytesType, "nodes"); err != nil {
-				return err
-			}
-			var n *graph.Node
-			n, err = d.decodeNode(f.b, depth)
-			g.Nodes = append(g.Nodes, n)
-			err = atIndex(err, "nodes", len(g.Nodes)-1)
-		case fGraphMetadata:
-			if err = f.want(protowire.BytesType, "metadata"); err != nil {
-				return err
-			}
-			if err = d.charge(sizeMetadata); err != nil {
-				return err
-			}
-			var k, v string
-			err = eachField(f.b, func(f field) error {
-				var err error
-				switch f.num {
-				case fMapKey:
-					k, err = f.str("key")
-				case fMapValue:
-					v, err = f.str("value")
+			if err = f.want(bytesType, "nodes"); err == nil {
+				var node *graph.Node
+				if i := len(g.Nodes); i < len(nodes) {
+					node = &nodes[i] // counted above
+				} else if err = d.charge(sizeNode); err != nil {
+					break
+				} else {
+					node = &graph.Node{}
 				}
-				return err
-			})
-			if err != nil {
-				return at(err, "metadata")
+				g.Nodes = append(g.Nodes, node)
+				err = atIndex(d.decodeNode(node, f.b, depth), "nodes", len(g.Nodes)-1)
 			}
-			if g.Metadata == nil {
-				g.Metadata = map[string]string{}
+		case fGraphMetadata:
+			if err = f.want(bytesType, "metadata"); err == nil {
+				if err = d.charge(sizeMetadata); err == nil {
+					err = d.decodeMetadataEntry(g, f.b)
+				}
 			}
-			g.Metadata[k] = v
 		case fGraphValueInfo:
-			if err = f.want(protowire.BytesType, "value_info"); err != nil {
-				return err
+			if err = f.want(bytesType, "value_info"); err != nil {
+				break
 			}
-			if err = d.charge(sizeValueInfo + 16); err != nil {
-				return err
+			if !withTypes {
+				if err = d.charge(sizeValueInfo + 16); err != nil {
+					break
+				}
 			}
 			var v graph.ValueInfo
 			v, err = d.decodeValueInfo(f.b)
 			if err != nil {
-				return atIndex(err, "value_info", nvi)
+				return g, types, atIndex(err, "value_info", nvi)
 			}
 			nvi++
-			if types != nil {
+			if withTypes {
 				types[v.Name] = v.Type
 			}
 		}
-		return err
-	})
-	return g, err
+		if err != nil {
+			return g, types, err
+		}
+	}
+	return g, types, nil
+}
+
+func (d *decoder) decodeMetadataEntry(g *graph.Graph, b []byte) error {
+	var k, v string
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return at(err, "metadata")
+		}
+		b = b[n:]
+		switch f.num {
+		case fMapKey:
+			k, err = d.fieldStr(f, "key")
+		case fMapValue:
+			v, err = d.fieldStr(f, "value")
+		}
+		if err != nil {
+			return at(err, "metadata")
+		}
+	}
+	if g.Metadata == nil {
+		g.Metadata = map[string]string{}
+	}
+	g.Metadata[k] = v
+	return nil
 }
 
 func (d *decoder) decodePatch(b []byte) (*graph.Patch, error) {
@@ -793,18 +1045,25 @@ func (d *decoder) decodePatch(b []byte) (*graph.Patch, error) {
 		}
 		p.Rewrites = make([]graph.Rewrite, 0, n)
 	}
-	err := eachField(b, func(f field) error {
-		if f.num != fPatchRewrites {
-			return nil
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return p, err
 		}
-		if err := f.want(protowire.BytesType, "rewrites"); err != nil {
-			return err
+		b = b[n:]
+		if f.num != fPatchRewrites {
+			continue
+		}
+		if err := f.want(bytesType, "rewrites"); err != nil {
+			return p, err
 		}
 		rw, err := d.decodeRewrite(f.b)
 		p.Rewrites = append(p.Rewrites, rw)
-		return atIndex(err, "rewrites", len(p.Rewrites)-1)
-	})
-	return p, err
+		if err != nil {
+			return p, atIndex(err, "rewrites", len(p.Rewrites)-1)
+		}
+	}
+	return p, nil
 }
 
 func (d *decoder) decodeRewrite(b []byte) (graph.Rewrite, error) {
@@ -815,59 +1074,56 @@ func (d *decoder) decodeRewrite(b []byte) (graph.Rewrite, error) {
 		}
 		rw.Remaps = make([]graph.Remap, 0, n)
 	}
-	err := eachField(b, func(f field) error {
-		var err error
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return rw, err
+		}
+		b = b[n:]
 		var s string
 		switch f.num {
 		case fRwReason:
-			rw.Reason, err = f.str("reason")
+			rw.Reason, err = d.fieldStr(f, "reason")
 		case fRwRemoveNodes:
-			s, err = f.str("remove_nodes")
+			s, err = d.fieldStr(f, "remove_nodes")
 			rw.RemoveNodes = append(rw.RemoveNodes, s)
 			if err == nil {
 				err = d.charge(sizeString)
 			}
 		case fRwAddNodes:
-			if err = f.want(protowire.BytesType, "add_nodes"); err != nil {
-				return err
+			if err = f.want(bytesType, "add_nodes"); err != nil {
+				break
 			}
-			var n *graph.Node
-			n, err = d.decodeNode(f.b, 0)
-			rw.AddNodes = append(rw.AddNodes, n)
-			err = atIndex(err, "add_nodes", len(rw.AddNodes)-1)
+			if err = d.charge(sizeNode); err != nil {
+				break
+			}
+			node := &graph.Node{}
+			rw.AddNodes = append(rw.AddNodes, node)
+			err = atIndex(d.decodeNode(node, f.b, 0), "add_nodes", len(rw.AddNodes)-1)
 		case fRwRemaps:
-			if err = f.want(protowire.BytesType, "remaps"); err != nil {
-				return err
+			if err = f.want(bytesType, "remaps"); err != nil {
+				break
 			}
 			var m graph.Remap
-			err = eachField(f.b, func(f field) error {
-				var err error
-				switch f.num {
-				case fRemapFrom:
-					m.From, err = f.str("from")
-				case fRemapTo:
-					m.To, err = f.str("to")
-				}
-				return err
-			})
+			m, err = d.decodeRemap(f.b)
 			rw.Remaps = append(rw.Remaps, m)
 			err = atIndex(err, "remaps", len(rw.Remaps)-1)
 		case fRwAddInitializers:
-			if err = f.want(protowire.BytesType, "add_initializers"); err != nil {
-				return err
+			if err = f.want(bytesType, "add_initializers"); err != nil {
+				break
 			}
 			var in *graph.Initializer
 			in, err = d.decodeInitializer(f.b)
 			rw.AddInitializers = append(rw.AddInitializers, in)
 			err = atIndex(err, "add_initializers", len(rw.AddInitializers)-1)
 		case fRwRemoveInputs:
-			s, err = f.str("remove_inputs")
+			s, err = d.fieldStr(f, "remove_inputs")
 			rw.RemoveInputs = append(rw.RemoveInputs, s)
 			if err == nil {
 				err = d.charge(sizeString)
 			}
 		case fRwRemoveOutputs:
-			s, err = f.str("remove_outputs")
+			s, err = d.fieldStr(f, "remove_outputs")
 			rw.RemoveOutputs = append(rw.RemoveOutputs, s)
 			if err == nil {
 				err = d.charge(sizeString)
@@ -877,7 +1133,30 @@ func (d *decoder) decodeRewrite(b []byte) (graph.Rewrite, error) {
 		case fRwSetOutputTypes:
 			rw.SetOutputTypes, err = d.appendValueInfoField(rw.SetOutputTypes, f, "set_output_types")
 		}
-		return err
-	})
-	return rw, err
+		if err != nil {
+			return rw, err
+		}
+	}
+	return rw, nil
+}
+
+func (d *decoder) decodeRemap(b []byte) (graph.Remap, error) {
+	var m graph.Remap
+	for len(b) > 0 {
+		f, n, err := nextField(b)
+		if err != nil {
+			return m, err
+		}
+		b = b[n:]
+		switch f.num {
+		case fRemapFrom:
+			m.From, err = d.fieldStr(f, "from")
+		case fRemapTo:
+			m.To, err = d.fieldStr(f, "to")
+		}
+		if err != nil {
+			return m, err
+		}
+	}
+	return m, nil
 }

@@ -4,8 +4,6 @@ import (
 	"math"
 	"sort"
 
-	"google.golang.org/protobuf/encoding/protowire"
-
 	"github.com/graphpass/graphpass/graph"
 )
 
@@ -116,6 +114,22 @@ func EncodeRunRequest(r *RunRequest) []byte {
 	return b
 }
 
+// EncodeRunRequestGraph encodes the part of a RunRequest that does not
+// depend on a pass's options: abi_version and the graph, with types as its
+// value_info. Followed by AppendRunRequestOptions's field, it is exactly
+// EncodeRunRequest's encoding, so a host can encode a graph once and send it
+// to every pass that sees that graph.
+func EncodeRunRequestGraph(version uint32, g *graph.Graph, types map[string]graph.TensorType) []byte {
+	r := RunRequest{ABIVersion: version, Graph: g, ValueTypes: types}
+	return EncodeRunRequest(&r)
+}
+
+// AppendRunRequestOptions appends the options_json field of a RunRequest to
+// b (see EncodeRunRequestGraph).
+func AppendRunRequestOptions(b []byte, optionsJSON string) []byte {
+	return appendString(b, fReqOptionsJSON, optionsJSON)
+}
+
 // EncodeRunResponse encodes r.
 func EncodeRunResponse(r *RunResponse) []byte {
 	var b []byte
@@ -175,80 +189,80 @@ func EncodePatch(p *graph.Patch) []byte {
 // appendMessage appends field num holding the message that body appends.
 // It reserves one byte for the length and shifts the body in the rare case
 // the length needs more, so nested messages cost no temporary buffers.
-func appendMessage(b []byte, num protowire.Number, body func([]byte) []byte) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
+func appendMessage(b []byte, num number, body func([]byte) []byte) []byte {
+	b = appendTag(b, num, bytesType)
 	start := len(b)
 	b = append(b, 0)
 	b = body(b)
 	n := len(b) - start - 1
-	if sz := protowire.SizeVarint(uint64(n)); sz > 1 {
+	if sz := sizeVarint(uint64(n)); sz > 1 {
 		b = append(b, make([]byte, sz-1)...)
 		copy(b[start+sz:], b[start+1:start+1+n])
 	}
-	protowire.AppendVarint(b[:start], uint64(n))
+	appendVarint(b[:start], uint64(n))
 	return b
 }
 
-func appendUint(b []byte, num protowire.Number, v uint64) []byte {
+func appendUint(b []byte, num number, v uint64) []byte {
 	if v == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
+	b = appendTag(b, num, varintType)
+	return appendVarint(b, v)
 }
 
-func appendInt(b []byte, num protowire.Number, v int64) []byte { return appendUint(b, num, uint64(v)) }
+func appendInt(b []byte, num number, v int64) []byte { return appendUint(b, num, uint64(v)) }
 
-func appendDouble(b []byte, num protowire.Number, v float64) []byte {
+func appendDouble(b []byte, num number, v float64) []byte {
 	bits := math.Float64bits(v)
 	if bits == 0 { // proto3 omits +0 but keeps -0
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.Fixed64Type)
-	return protowire.AppendFixed64(b, bits)
+	b = appendTag(b, num, fixed64Type)
+	return appendFixed64(b, bits)
 }
 
-func appendString(b []byte, num protowire.Number, s string) []byte {
+func appendString(b []byte, num number, s string) []byte {
 	if s == "" {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, s)
+	b = appendTag(b, num, bytesType)
+	return appendStringBytes(b, s)
 }
 
 // appendStrings appends a repeated string field, empty strings included.
-func appendStrings(b []byte, num protowire.Number, ss []string) []byte {
+func appendStrings(b []byte, num number, ss []string) []byte {
 	for _, s := range ss {
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		b = protowire.AppendString(b, s)
+		b = appendTag(b, num, bytesType)
+		b = appendStringBytes(b, s)
 	}
 	return b
 }
 
-func appendPackedInts(b []byte, num protowire.Number, vs []int64) []byte {
+func appendPackedInts(b []byte, num number, vs []int64) []byte {
 	if len(vs) == 0 {
 		return b
 	}
 	n := 0
 	for _, v := range vs {
-		n += protowire.SizeVarint(uint64(v))
+		n += sizeVarint(uint64(v))
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(n))
+	b = appendTag(b, num, bytesType)
+	b = appendVarint(b, uint64(n))
 	for _, v := range vs {
-		b = protowire.AppendVarint(b, uint64(v))
+		b = appendVarint(b, uint64(v))
 	}
 	return b
 }
 
-func appendPackedDoubles(b []byte, num protowire.Number, vs []float64) []byte {
+func appendPackedDoubles(b []byte, num number, vs []float64) []byte {
 	if len(vs) == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(8*len(vs)))
+	b = appendTag(b, num, bytesType)
+	b = appendVarint(b, uint64(8*len(vs)))
 	for _, v := range vs {
-		b = protowire.AppendFixed64(b, math.Float64bits(v))
+		b = appendFixed64(b, math.Float64bits(v))
 	}
 	return b
 }
@@ -264,21 +278,21 @@ func appendTensorType(b []byte, t graph.TensorType) []byte {
 	return b
 }
 
-func appendValueInfo(b []byte, num protowire.Number, name string, t graph.TensorType) []byte {
+func appendValueInfo(b []byte, num number, name string, t graph.TensorType) []byte {
 	return appendMessage(b, num, func(b []byte) []byte {
 		b = appendString(b, fVIName, name)
 		return appendMessage(b, fVIType, func(b []byte) []byte { return appendTensorType(b, t) })
 	})
 }
 
-func appendValueInfos(b []byte, num protowire.Number, vs []graph.ValueInfo) []byte {
+func appendValueInfos(b []byte, num number, vs []graph.ValueInfo) []byte {
 	for _, v := range vs {
 		b = appendValueInfo(b, num, v.Name, v.Type)
 	}
 	return b
 }
 
-func appendAttrs(b []byte, num protowire.Number, attrs map[string]graph.Attr) []byte {
+func appendAttrs(b []byte, num number, attrs map[string]graph.Attr) []byte {
 	for _, name := range sortedKeys(attrs) {
 		a := attrs[name]
 		b = appendMessage(b, num, func(b []byte) []byte {
@@ -308,8 +322,8 @@ func appendInitializer(b []byte, in *graph.Initializer) []byte {
 	b = appendString(b, fInitName, in.Name)
 	b = appendMessage(b, fInitType, func(b []byte) []byte { return appendTensorType(b, in.Type) })
 	if in.Data != nil {
-		b = protowire.AppendTag(b, fInitData, protowire.BytesType)
-		b = protowire.AppendBytes(b, in.Data)
+		b = appendTag(b, fInitData, bytesType)
+		b = appendBytes(b, in.Data)
 	}
 	if r := in.Ref; r != nil {
 		b = appendMessage(b, fInitRef, func(b []byte) []byte {
@@ -339,8 +353,8 @@ func appendNode(b []byte, n *graph.Node) []byte {
 	for _, k := range sortedKeys(n.Subgraphs) {
 		sg := n.Subgraphs[k]
 		b = appendMessage(b, fNodeSubgraphs, func(b []byte) []byte {
-			b = protowire.AppendTag(b, fMapKey, protowire.BytesType)
-			b = protowire.AppendString(b, k)
+			b = appendTag(b, fMapKey, bytesType)
+			b = appendStringBytes(b, k)
 			return appendMessage(b, fMapValue, func(b []byte) []byte {
 				if sg == nil {
 					return b
@@ -371,10 +385,10 @@ func appendGraph(b []byte, g *graph.Graph, types map[string]graph.TensorType) []
 	for _, k := range sortedKeys(g.Metadata) {
 		v := g.Metadata[k]
 		b = appendMessage(b, fGraphMetadata, func(b []byte) []byte {
-			b = protowire.AppendTag(b, fMapKey, protowire.BytesType)
-			b = protowire.AppendString(b, k)
-			b = protowire.AppendTag(b, fMapValue, protowire.BytesType)
-			return protowire.AppendString(b, v)
+			b = appendTag(b, fMapKey, bytesType)
+			b = appendStringBytes(b, k)
+			b = appendTag(b, fMapValue, bytesType)
+			return appendStringBytes(b, v)
 		})
 	}
 	for _, k := range sortedKeys(types) {
@@ -383,7 +397,7 @@ func appendGraph(b []byte, g *graph.Graph, types map[string]graph.TensorType) []
 	return b
 }
 
-func appendNodes(b []byte, num protowire.Number, nodes []*graph.Node) []byte {
+func appendNodes(b []byte, num number, nodes []*graph.Node) []byte {
 	for _, n := range nodes {
 		if n == nil {
 			continue

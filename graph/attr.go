@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 )
@@ -26,7 +25,7 @@ func (k AttrKind) String() string {
 	if int(k) < len(attrKindNames) {
 		return attrKindNames[k]
 	}
-	return fmt.Sprintf("attrkind(%d)", uint8(k))
+	return "attrkind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // Attr is a typed node attribute. Exactly the field named by Kind is meaningful.

@@ -3,6 +3,8 @@ package graph
 import (
 	"fmt"
 	"sort"
+	"sync"
+	"sync/atomic"
 )
 
 // Port describes one input or output of an op.
@@ -38,9 +40,35 @@ type OpSchema struct {
 
 var catalog = map[string]*OpSchema{}
 
+// The catalog is built on first use (ensureCatalog), not at init: its
+// schemas carry the inference code of every op, which a program that never
+// looks an op up (a pass module) then does not link. Node.Attr reads
+// attribute defaults from a generated table (attrdefaults.go) until the
+// catalog is built.
+var (
+	catalogOnce  sync.Once
+	catalogReady atomic.Bool
+)
+
+func ensureCatalog() {
+	if catalogReady.Load() {
+		return
+	}
+	catalogOnce.Do(func() {
+		registerBuiltinOps()
+		patchIfSchema()
+		catalogReady.Store(true)
+	})
+}
+
 // Register adds an op to the catalog. It panics on a duplicate name, which
 // is a programming error caught by any test.
 func Register(s *OpSchema) {
+	ensureCatalog()
+	register(s)
+}
+
+func register(s *OpSchema) {
 	if _, dup := catalog[s.Name]; dup {
 		panic("graph: op registered twice: " + s.Name)
 	}
@@ -49,12 +77,26 @@ func Register(s *OpSchema) {
 
 // Lookup returns the schema of op.
 func Lookup(op string) (*OpSchema, bool) {
+	ensureCatalog()
 	s, ok := catalog[op]
 	return s, ok
 }
 
+// schemaDefault is the default of attribute key of op in the built catalog.
+func schemaDefault(op, key string) (Attr, bool) {
+	if s, ok := catalog[op]; ok {
+		for _, spec := range s.Attrs {
+			if spec.Name == key && spec.Default != nil {
+				return *spec.Default, true
+			}
+		}
+	}
+	return Attr{}, false
+}
+
 // Ops returns every registered op schema, sorted by name.
 func Ops() []*OpSchema {
+	ensureCatalog()
 	out := make([]*OpSchema, 0, len(catalog))
 	for _, s := range catalog {
 		out = append(out, s)

@@ -1,6 +1,6 @@
 package graph
 
-import "fmt"
+import "strconv"
 
 // Names and dims of a causal-LM decoder graph: the contract between model
 // builders (package model), rewrite passes and runtimes. Builders follow
@@ -34,22 +34,22 @@ const (
 )
 
 // PastKey is the graph input holding layer i's cached keys.
-func PastKey(i int) string { return fmt.Sprintf("past_key_values.%d.key", i) }
+func PastKey(i int) string { return "past_key_values." + strconv.Itoa(i) + ".key" }
 
 // PastValue is the graph input holding layer i's cached values.
-func PastValue(i int) string { return fmt.Sprintf("past_key_values.%d.value", i) }
+func PastValue(i int) string { return "past_key_values." + strconv.Itoa(i) + ".value" }
 
 // PresentKey is the graph output holding layer i's keys after this step.
-func PresentKey(i int) string { return fmt.Sprintf("present.%d.key", i) }
+func PresentKey(i int) string { return "present." + strconv.Itoa(i) + ".key" }
 
 // PresentValue is the graph output holding layer i's values after this step.
-func PresentValue(i int) string { return fmt.Sprintf("present.%d.value", i) }
+func PresentValue(i int) string { return "present." + strconv.Itoa(i) + ".value" }
 
 // Attentions is the optional graph output of layer i's attention probabilities.
-func Attentions(i int) string { return fmt.Sprintf("attentions.%d", i) }
+func Attentions(i int) string { return "attentions." + strconv.Itoa(i) }
 
 // HiddenStates is the optional graph output of hidden state i.
-func HiddenStates(i int) string { return fmt.Sprintf("hidden_states.%d", i) }
+func HiddenStates(i int) string { return "hidden_states." + strconv.Itoa(i) }
 
 // Metadata keys builders set on decoder graphs (values are decimal strings
 // or comma-separated lists).

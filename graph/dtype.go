@@ -1,6 +1,9 @@
 package graph
 
-import "fmt"
+import (
+	"errors"
+	"strconv"
+)
 
 // DType is the element type of a tensor value.
 type DType uint8
@@ -42,7 +45,7 @@ func (d DType) String() string {
 	if int(d) < len(dtypeNames) {
 		return dtypeNames[d]
 	}
-	return fmt.Sprintf("dtype(%d)", uint8(d))
+	return "dtype(" + strconv.Itoa(int(d)) + ")" // no fmt: pass modules link this
 }
 
 // Size is the number of bytes one element occupies, 0 for an invalid dtype.
@@ -87,7 +90,7 @@ func ParseDType(s string) (DType, error) {
 	case "bool", "BOOL":
 		return Bool, nil
 	}
-	return InvalidDType, fmt.Errorf("unknown dtype %q", s)
+	return InvalidDType, errors.New("unknown dtype " + strconv.Quote(s))
 }
 
 // Promote returns the dtype of an elementwise result of a and b. Floats win

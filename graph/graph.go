@@ -45,14 +45,10 @@ func (n *Node) Attr(key string) (Attr, bool) {
 	if a, ok := n.Attrs[key]; ok {
 		return a, true
 	}
-	if s, ok := Lookup(n.Op); ok {
-		for _, spec := range s.Attrs {
-			if spec.Name == key && spec.Default != nil {
-				return *spec.Default, true
-			}
-		}
+	if catalogReady.Load() { // ops registered at run time included
+		return schemaDefault(n.Op, key)
 	}
-	return Attr{}, false
+	return builtinAttrDefault(n.Op, key) // without building the catalog
 }
 
 // Int returns an int attribute (or its default), 0 when absent.

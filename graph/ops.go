@@ -73,7 +73,10 @@ func reduce(name, doc string) *OpSchema {
 		}}
 }
 
-func init() {
+// registerBuiltinOps fills the catalog; ensureCatalog calls it once, on first
+// use, so that programs that never look an op up (pass modules) link none
+// of the inference code.
+func registerBuiltinOps() {
 	for _, u := range []struct{ name, doc string }{
 		{"Identity", "y = x"},
 		{"Neg", "y = -x"},
@@ -89,27 +92,27 @@ func init() {
 		{"Sigmoid", "y = 1/(1+exp(-x))"},
 		{"Silu", "y = x * sigmoid(x) (SiLU / swish)"},
 	} {
-		Register(unary(u.name, u.doc))
+		register(unary(u.name, u.doc))
 	}
 	gelu := unary("Gelu", "y = x/2 * (1 + erf(x/sqrt(2))); with approximate=\"tanh\": x/2 * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3))) (GPT-2's gelu_new)")
 	gelu.Attrs = []AttrSpec{{Name: "approximate", Kind: AttrString, Default: strAttr("none"), Doc: `"none" or "tanh"`}}
-	Register(gelu)
+	register(gelu)
 	drop := unary("Dropout", "Training-time dropout; at inference y = x whatever the rate. The rate is kept so rewrites can tell a model that trained with dropout.")
 	drop.Attrs = []AttrSpec{{Name: "rate", Kind: AttrFloat, Default: floatAttr(0), Doc: "drop probability in training"}}
-	Register(drop)
+	register(drop)
 
 	for _, b := range []struct{ name, doc string }{
 		{"Add", "y = a + b"}, {"Sub", "y = a - b"}, {"Mul", "y = a * b"}, {"Div", "y = a / b"},
 		{"Pow", "y = a ** b"}, {"Max", "y = max(a, b)"}, {"Min", "y = min(a, b)"},
 	} {
-		Register(binary(b.name, b.doc))
+		register(binary(b.name, b.doc))
 	}
 
-	Register(reduce("ReduceMean", "mean over axes, accumulated in f32"))
-	Register(reduce("ReduceSum", "sum over axes, accumulated in f32"))
-	Register(reduce("ReduceMax", "max over axes"))
+	register(reduce("ReduceMean", "mean over axes, accumulated in f32"))
+	register(reduce("ReduceSum", "sum over axes, accumulated in f32"))
+	register(reduce("ReduceMax", "max over axes"))
 
-	Register(&OpSchema{Name: "Softmax", Doc: "y = exp(x - max(x)) / sum(exp(x - max(x))) along axis, computed in f32",
+	register(&OpSchema{Name: "Softmax", Doc: "y = exp(x - max(x)) / sum(exp(x - max(x))) along axis, computed in f32",
 		Inputs: in1("x"), Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "axis", Kind: AttrInt, Default: intAttr(-1)}},
 		Infer: func(n *Node, in []TensorType) ([]TensorType, error) {
@@ -119,7 +122,7 @@ func init() {
 			return []TensorType{in[0]}, nil
 		}})
 
-	Register(&OpSchema{Name: "Cast", Doc: "y = x converted to dtype `to` (floats round to nearest even; float to int truncates)",
+	register(&OpSchema{Name: "Cast", Doc: "y = x converted to dtype `to` (floats round to nearest even; float to int truncates)",
 		Inputs: in1("x"), Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "to", Kind: AttrString, Doc: "target dtype name (f32, bf16, i64 ...)"}},
 		Infer: func(n *Node, in []TensorType) ([]TensorType, error) {
@@ -130,7 +133,7 @@ func init() {
 			return []TensorType{{dt, in[0].Shape}}, nil
 		}})
 
-	Register(&OpSchema{Name: "Constant", Doc: "y = a constant of dtype and shape; values has one element per element, or a single value that fills the tensor",
+	register(&OpSchema{Name: "Constant", Doc: "y = a constant of dtype and shape; values has one element per element, or a single value that fills the tensor",
 		Outputs: out1(),
 		Attrs: []AttrSpec{
 			{Name: "dtype", Kind: AttrString},
@@ -149,13 +152,13 @@ func init() {
 			return []TensorType{{dt, s}}, nil
 		}})
 
-	Register(&OpSchema{Name: "MatMul",
+	register(&OpSchema{Name: "MatMul",
 		Doc:    "y = a · b (numpy matmul: batch dims broadcast; a rank-2 b is shared by every batch). With transpose_b=1, y = a · bᵀ, so a Hugging Face Linear weight [out, in] is used as stored. Accumulates in f32.",
 		Inputs: []Port{{Name: "a"}, {Name: "b"}}, Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "transpose_b", Kind: AttrInt, Default: intAttr(0)}},
 		Infer: inferMatMul})
 
-	Register(&OpSchema{Name: "Gather",
+	register(&OpSchema{Name: "Gather",
 		Doc:    "y = data indexed by integer indices along axis: y.shape = data.shape[:axis] + indices.shape + data.shape[axis+1:] (embedding lookup with axis 0)",
 		Inputs: []Port{{Name: "data"}, {Name: "indices"}}, Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "axis", Kind: AttrInt, Default: intAttr(0)}},
@@ -172,13 +175,13 @@ func init() {
 			return []TensorType{{data.DType, s}}, nil
 		}})
 
-	Register(&OpSchema{Name: "Reshape",
+	register(&OpSchema{Name: "Reshape",
 		Doc:    "y = x with a new shape: in `shape`, 0 copies the input dim at the same index and -1 (at most once) takes what is left; all symbolic input dims must be copied with 0",
 		Inputs: in1("x"), Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "shape", Kind: AttrInts}},
 		Infer: inferReshape})
 
-	Register(&OpSchema{Name: "Transpose", Doc: "y = x with axes permuted: y.shape[i] = x.shape[perm[i]]",
+	register(&OpSchema{Name: "Transpose", Doc: "y = x with axes permuted: y.shape[i] = x.shape[perm[i]]",
 		Inputs: in1("x"), Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "perm", Kind: AttrInts}},
 		Infer: func(n *Node, in []TensorType) ([]TensorType, error) {
@@ -199,7 +202,7 @@ func init() {
 			return []TensorType{{x.DType, s}}, nil
 		}})
 
-	Register(&OpSchema{Name: "Unsqueeze", Doc: "y = x with size-1 dims inserted at axes (axes index the output)",
+	register(&OpSchema{Name: "Unsqueeze", Doc: "y = x with size-1 dims inserted at axes (axes index the output)",
 		Inputs: in1("x"), Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "axes", Kind: AttrInts}},
 		Infer: func(n *Node, in []TensorType) ([]TensorType, error) {
@@ -229,7 +232,7 @@ func init() {
 			return []TensorType{{x.DType, s}}, nil
 		}})
 
-	Register(&OpSchema{Name: "Squeeze", Doc: "y = x without the size-1 dims at axes",
+	register(&OpSchema{Name: "Squeeze", Doc: "y = x without the size-1 dims at axes",
 		Inputs: in1("x"), Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "axes", Kind: AttrInts}},
 		Infer: func(n *Node, in []TensorType) ([]TensorType, error) {
@@ -254,7 +257,7 @@ func init() {
 			return []TensorType{{x.DType, s}}, nil
 		}})
 
-	Register(&OpSchema{Name: "Slice",
+	register(&OpSchema{Name: "Slice",
 		Doc:    "y = x[starts:ends:steps] along axes (python semantics: negative bounds count from the end, bounds clamp; SliceEnd means to the end). steps must be positive.",
 		Inputs: in1("x"), Outputs: out1(),
 		Attrs: []AttrSpec{
@@ -265,7 +268,7 @@ func init() {
 		},
 		Infer: inferSlice})
 
-	Register(&OpSchema{Name: "Concat", Doc: "y = the inputs joined along axis; other dims must agree",
+	register(&OpSchema{Name: "Concat", Doc: "y = the inputs joined along axis; other dims must agree",
 		Inputs: []Port{{Name: "xs", Variadic: true}}, Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "axis", Kind: AttrInt}},
 		Infer: func(n *Node, in []TensorType) ([]TensorType, error) {
@@ -293,7 +296,7 @@ func init() {
 			return []TensorType{{first.DType, s}}, nil
 		}})
 
-	Register(&OpSchema{Name: "Where", Doc: "y = cond ? a : b, broadcast",
+	register(&OpSchema{Name: "Where", Doc: "y = cond ? a : b, broadcast",
 		Inputs: []Port{{Name: "cond"}, {Name: "a"}, {Name: "b"}}, Outputs: out1(),
 		Infer: func(n *Node, in []TensorType) ([]TensorType, error) {
 			s, err := Broadcast(in[0].Shape, in[1].Shape)
@@ -306,7 +309,7 @@ func init() {
 			return []TensorType{{Promote(in[1].DType, in[2].DType), s}}, nil
 		}})
 
-	Register(&OpSchema{Name: "RepeatInterleave",
+	register(&OpSchema{Name: "RepeatInterleave",
 		Doc:    "y = x with each slice along axis repeated `repeats` times consecutively (torch.repeat_interleave; GQA's repeat_kv on the head axis)",
 		Inputs: in1("x"), Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "repeats", Kind: AttrInt}, {Name: "axis", Kind: AttrInt}},
@@ -329,7 +332,7 @@ func init() {
 			return []TensorType{{x.DType, s}}, nil
 		}})
 
-	Register(&OpSchema{Name: "AttentionMask",
+	register(&OpSchema{Name: "AttentionMask",
 		Doc: "Additive attention mask [B,1,S,T] (f32) from a key padding mask attention_mask [B,T] (nonzero = real token) and any tensor `query` whose dim 1 is the query length S (e.g. input_ids [B,S]). " +
 			"Query i sits at key position T-S+i (causal aligned lower-right, so cached keys come first). Key j is allowed when attention_mask[b,j] != 0, and, if causal, j <= T-S+i, and, if sliding_window W > 0, j > T-S+i-W. " +
 			"Allowed entries are 0, others MaskValue (Hugging Face's causal mask).",
@@ -347,7 +350,7 @@ func init() {
 			return []TensorType{T(F32, m.Shape[0], D(1), q.Shape[1], m.Shape[1])}, nil
 		}})
 
-	Register(&OpSchema{Name: "If",
+	register(&OpSchema{Name: "If",
 		Doc:     "Runs then_branch when the single element of cond (bool or integer) is nonzero, else else_branch; outputs are the chosen branch's outputs. Branches read outer values by name and have no inputs. Output types are the then_branch's; else_branch must agree in dtype and rank.",
 		Inputs:  []Port{{Name: "cond"}},
 		Outputs: []Port{{Name: "outputs", Variadic: true}},
@@ -356,7 +359,7 @@ func init() {
 
 	// ── fused ops (MLX fast-op semantics) ──────────────────────────────────
 
-	Register(&OpSchema{Name: "RMSNorm", Fused: true,
+	register(&OpSchema{Name: "RMSNorm", Fused: true,
 		Doc:    "y = x * rsqrt(mean(x², last axis) + eps) * weight, computed in f32 (mlx.fast.rms_norm); weight has x's last dim",
 		Inputs: []Port{{Name: "x"}, {Name: "weight"}}, Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "eps", Kind: AttrFloat, Default: floatAttr(1e-6)}},
@@ -364,7 +367,7 @@ func init() {
 			return normInfer(in[0], in[1:])
 		}})
 
-	Register(&OpSchema{Name: "LayerNorm", Fused: true,
+	register(&OpSchema{Name: "LayerNorm", Fused: true,
 		Doc:    "y = (x - mean(x)) * rsqrt(var(x) + eps) * weight + bias over the last axis, var biased, computed in f32 (mlx.fast.layer_norm); bias optional",
 		Inputs: []Port{{Name: "x"}, {Name: "weight"}, {Name: "bias", Optional: true}}, Outputs: out1(),
 		Attrs: []AttrSpec{{Name: "eps", Kind: AttrFloat, Default: floatAttr(1e-5)}},
@@ -376,7 +379,7 @@ func init() {
 			return normInfer(in[0], ps)
 		}})
 
-	Register(&OpSchema{Name: "RoPE", Fused: true,
+	register(&OpSchema{Name: "RoPE", Fused: true,
 		Doc: "Rotary position embedding of x [B,H,S,D] at integer positions [B,S] (mlx.fast.rope with per-token positions). The first `dims` features rotate, the rest pass through. " +
 			"Angle of pair k (k < dims/2) at position p: p * scale * inv_freq[k], with inv_freq[k] = base^(-2k/dims) unless the optional inv_freq input [dims/2] is given (precomputed scaled frequencies, e.g. llama3; note MLX's `freqs` argument is 1/inv_freq). " +
 			"traditional=0 rotates halves (x[k], x[k+dims/2]) like rotate_half; traditional=1 rotates adjacent pairs (x[2k], x[2k+1]). Computed in f32.",
@@ -410,7 +413,7 @@ func init() {
 			return []TensorType{x}, nil
 		}})
 
-	Register(&OpSchema{Name: "SDPA", Fused: true,
+	register(&OpSchema{Name: "SDPA", Fused: true,
 		Doc: "Scaled dot-product attention (mlx.fast.scaled_dot_product_attention): q [B,Hq,S,D], k [B,Hkv,T,D], v [B,Hkv,T,Dv] → [B,Hq,S,Dv]. " +
 			"GQA native: query head h reads kv head h / (Hq/Hkv). logits = q·kᵀ·scale + m, softmax in f32, then ·v. " +
 			"m is 0 or MaskValue: with mask=\"causal\", key j is masked for query i when j > T-S+i (aligned lower-right); with the optional key_mask [B,T] input, keys whose key_mask is 0 are masked too. mask=\"none\" and no key_mask: nothing masked.",
@@ -422,7 +425,7 @@ func init() {
 		},
 		Infer: inferAttention})
 
-	Register(&OpSchema{Name: "KVCacheAttention", Fused: true,
+	register(&OpSchema{Name: "KVCacheAttention", Fused: true,
 		Doc: "Attention over a key/value cache the runtime holds per `layer` (the seed's native attention): appends k [B,Hkv,S,D] and v [B,Hkv,S,Dv] to layer's cache (T = cached + S keys), then computes SDPA(q, cache_k, cache_v, key_mask) with mask=\"causal\". " +
 			"key_mask [B,T] is the running attention mask over every cached position. Prefill is the first call (empty cache); each later call is a decode step.",
 		Inputs:  []Port{{Name: "q"}, {Name: "k"}, {Name: "v"}, {Name: "key_mask", Optional: true}},
@@ -433,7 +436,7 @@ func init() {
 		},
 		Infer: inferAttention})
 
-	Register(&OpSchema{Name: "SwiGLU", Fused: true,
+	register(&OpSchema{Name: "SwiGLU", Fused: true,
 		Doc:    "y = silu(gate) * up",
 		Inputs: []Port{{Name: "gate"}, {Name: "up"}}, Outputs: out1(),
 		Infer: func(n *Node, in []TensorType) ([]TensorType, error) {
@@ -443,7 +446,7 @@ func init() {
 			return []TensorType{{Promote(in[0].DType, in[1].DType), in[0].Shape}}, nil
 		}})
 
-	Register(&OpSchema{Name: "QuantizedMatMul", Fused: true,
+	register(&OpSchema{Name: "QuantizedMatMul", Fused: true,
 		Doc: "y = x · dequantize(w)ᵀ (mlx.quantized_matmul with transpose=true): x [...,K], packed w u32 [N, K*bits/32], scales and biases [N, K/group_size]. " +
 			"Weight element (n,k) = scales[n,k/g] * q + biases[n,k/g], q the bits-wide field of word w[n, k*bits/32] at bit (k*bits)%32 (little-endian packing; for bits 3, 5 and 6 a value may straddle two words). Accumulates in f32.",
 		Inputs:  []Port{{Name: "x"}, {Name: "w"}, {Name: "scales"}, {Name: "biases"}},
@@ -466,7 +469,7 @@ func init() {
 			return []TensorType{{Promote(x.DType, in[2].DType), s}}, nil
 		}})
 
-	Register(&OpSchema{Name: "QuantizedGather", Fused: true,
+	register(&OpSchema{Name: "QuantizedGather", Fused: true,
 		Doc: "y = dequantized rows of an affine-quantized table (quantized embedding): w/scales/biases as in QuantizedMatMul with N rows; y.shape = indices.shape + [K], of the scales' dtype (MLX's dequantize), " +
 			"or, with dtype set (e.g. \"f32\"), of that float dtype: each value scale*q+bias is computed in f32 and converted once, as Hugging Face runs dequantized weights and as QuantizedMatMul computes",
 		Inputs:  []Port{{Name: "w"}, {Name: "scales"}, {Name: "biases"}, {Name: "indices"}},

@@ -47,17 +47,24 @@ var ErrPatch = errors.New("invalid patch")
 // Apply costs time linear in the graph plus the patch, whatever the number
 // of rewrites: a pass that fires once per layer must not be quadratic.
 func Apply(g *Graph, p *Patch) (*Graph, error) {
+	out, _, err := ApplyTypes(g, p)
+	return out, err
+}
+
+// ApplyTypes is Apply that also returns the type of every value of the
+// result, which verifying it inferred (see VerifyTypes).
+func ApplyTypes(g *Graph, p *Patch) (*Graph, map[string]TensorType, error) {
 	out := g.Clone()
 	st := newApplyState(out)
 	for i := range p.Rewrites {
 		rw := &p.Rewrites[i]
 		if err := st.apply(rw); err != nil {
-			return nil, fmt.Errorf("%w: rewrite %d (%s): %v", ErrPatch, i, rw.Reason, err)
+			return nil, nil, fmt.Errorf("%w: rewrite %d (%s): %v", ErrPatch, i, rw.Reason, err)
 		}
 	}
 	st.finish()
 	if err := TopoSort(out); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrPatch, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrPatch, err)
 	}
 	DCE(out)
 	var removedInputs []string
@@ -68,17 +75,18 @@ func Apply(g *Graph, p *Patch) (*Graph, error) {
 		ix := NewIndex(out)
 		for _, name := range removedInputs {
 			if c := ix.Consumers(name); len(c) > 0 {
-				return nil, fmt.Errorf("%w: removed graph input %q is still read by node %q", ErrPatch, name, c[0].Name)
+				return nil, nil, fmt.Errorf("%w: removed graph input %q is still read by node %q", ErrPatch, name, c[0].Name)
 			}
 			if ix.IsOutput(name) {
-				return nil, fmt.Errorf("%w: removed graph input %q is still read by a graph output", ErrPatch, name)
+				return nil, nil, fmt.Errorf("%w: removed graph input %q is still read by a graph output", ErrPatch, name)
 			}
 		}
 	}
-	if err := Verify(out); err != nil {
-		return nil, fmt.Errorf("%w: result does not verify: %v", ErrPatch, err)
+	types, err := VerifyTypes(out)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: result does not verify: %v", ErrPatch, err)
 	}
-	return out, nil
+	return out, types, nil
 }
 
 // applyState holds the indexes Apply keeps up to date across rewrites, so

@@ -9,8 +9,10 @@ import (
 // ErrCycle is returned (wrapped) when a graph's nodes form a cycle.
 var ErrCycle = errors.New("graph has a cycle")
 
-func init() {
-	s, _ := Lookup("If")
+// patchIfSchema makes If's schema refuse inference outside its scope; it
+// runs when the catalog is built.
+func patchIfSchema() {
+	s := catalog["If"]
 	s.Infer = func(n *Node, in []TensorType) ([]TensorType, error) {
 		return nil, errf("If must be inferred with its scope (use graph.Infer)")
 	}
@@ -19,6 +21,7 @@ func init() {
 // Infer type-checks every node of g (and its subgraphs) in order and returns
 // the type of every value, keyed by name.
 func Infer(g *Graph) (map[string]TensorType, error) {
+	ensureCatalog()
 	types := map[string]TensorType{}
 	if err := inferScope(g, types); err != nil {
 		return nil, err
@@ -172,6 +175,13 @@ func checkInitializer(in *Initializer) error {
 // definitions before uses, acyclicity, known ops with valid attributes and
 // consistent types, and declared outputs.
 func Verify(g *Graph) error {
+	_, err := VerifyTypes(g)
+	return err
+}
+
+// VerifyTypes is Verify that also returns what it inferred: the type of
+// every value, as Infer does, so that a caller needing both pays once.
+func VerifyTypes(g *Graph) (map[string]TensorType, error) {
 	names := map[string]bool{}
 	var walk func(*Graph) error
 	walk = func(g *Graph) error {
@@ -192,16 +202,17 @@ func Verify(g *Graph) error {
 		return nil
 	}
 	if err := walk(g); err != nil {
-		return err
+		return nil, err
 	}
-	if _, err := Infer(g); err != nil {
+	types, err := Infer(g)
+	if err != nil {
 		// Tell a cycle apart from mere misordering.
 		if c := g.Clone(); TopoSort(c) != nil {
-			return fmt.Errorf("%w: %v", ErrCycle, err)
+			return nil, fmt.Errorf("%w: %v", ErrCycle, err)
 		}
-		return err
+		return nil, err
 	}
-	return nil
+	return types, nil
 }
 
 // TopoSort reorders g.Nodes (not subgraphs) into a topological order that

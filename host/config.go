@@ -75,10 +75,11 @@ func (c Config) WithMemoryLimitPages(pages uint32) Config {
 //
 // The deadline is not free: wazero then compiles a check into every loop
 // head, and Go modules (whose every function is a loop) run about 3× slower
-// (measured: see host/internal/benchmark). d <= 0 removes the deadline and
-// the checks: only for modules you trust as much as the host itself (for
-// example the built-in passes, pinned by SHA-256), since a pass that loops
-// then hangs the host.
+// (measured: see host/internal/benchmark). Modules loaded with
+// Module.Trusted (the built-in passes) run without it whatever the
+// configuration. d <= 0 removes the deadline and the checks for every
+// module: only when every module is trusted as much as the host itself,
+// since a pass that loops then hangs the host.
 func (c Config) WithCallTimeout(d time.Duration) Config {
 	c.callTimeout = d
 	return c

@@ -15,7 +15,7 @@ func TestSecondLanguageCPass(t *testing.T) {
 	if info := c.Info(); info.Name != "dropout_c" || len(info.Consumes) != 1 || info.Consumes[0] != "Dropout" {
 		t.Errorf("info %+v", info)
 	}
-	goPass := load(t, h, "testpass.wasm")
+	goPass := load(t, h, "testpass.wasm.gz")
 	g := testGraph()
 	before := snapshot(g)
 	fromC, err := c.Exec(context.Background(), g, "")

@@ -19,7 +19,7 @@ import (
 
 func TestLoadReportsInfo(t *testing.T) {
 	h := newHost(t)
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	info := p.Info()
 	if info.Name != "testpass" || info.Version != "0.1.0" || info.ABIVersion != abi.Version1 {
 		t.Errorf("info = %+v", info)
@@ -27,11 +27,15 @@ func TestLoadReportsInfo(t *testing.T) {
 	if !reflect.DeepEqual(info.Consumes, []string{"Dropout"}) {
 		t.Errorf("consumes = %v", info.Consumes)
 	}
-	if p.Name() != "testpass" || p.ABIVersion() != 1 || p.File() != testdata("testpass.wasm") {
+	if p.Name() != "testpass" || p.ABIVersion() != 1 || p.File() != testdata("testpass.wasm.gz") {
 		t.Errorf("name %q version %d file %q", p.Name(), p.ABIVersion(), p.File())
 	}
-	b, _ := os.ReadFile(testdata("testpass.wasm"))
-	sum := sha256.Sum256(b)
+	gz, _ := os.ReadFile(testdata("testpass.wasm.gz"))
+	b, err := host.Gunzip(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b) // of the module, not of its compressed file
 	if p.SHA256() != hex.EncodeToString(sum[:]) {
 		t.Errorf("sha256 %s", p.SHA256())
 	}
@@ -44,7 +48,7 @@ func TestLoadReportsInfo(t *testing.T) {
 
 func TestRunDropoutPass(t *testing.T) {
 	h := newHost(t)
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	g := testGraph()
 	before := snapshot(g)
 	res, err := p.Exec(context.Background(), g, "")
@@ -89,7 +93,7 @@ func TestRunDropoutPass(t *testing.T) {
 // every value.
 func TestPassSeesTypesNotWeights(t *testing.T) {
 	h := newHost(t)
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	g := testGraph()
 	_, notes, err := p.Run(context.Background(), g, `{"mode":"inits"}`)
 	if err != nil {
@@ -118,7 +122,7 @@ func TestPassSeesTypesNotWeights(t *testing.T) {
 
 func TestRunIsDeterministic(t *testing.T) {
 	h := newHost(t)
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	_, a, err := p.Run(context.Background(), testGraph(), `{"mode":"entropy"}`)
 	if err != nil {
 		t.Fatal(err)
@@ -137,7 +141,7 @@ func TestRunIsDeterministic(t *testing.T) {
 
 func TestInvalidOptions(t *testing.T) {
 	h := newHost(t)
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	for _, opts := range []string{"[]", "null", `{"a":`, "3"} {
 		_, _, err := p.Run(context.Background(), testGraph(), opts)
 		if !errors.Is(err, host.ErrInvalidOptions) {
@@ -148,7 +152,7 @@ func TestInvalidOptions(t *testing.T) {
 
 func TestInvalidInputGraph(t *testing.T) {
 	h := newHost(t)
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	g := testGraph()
 	g.Nodes[0].Inputs[0] = "nope"
 	_, _, err := p.Run(context.Background(), g, "")
@@ -159,13 +163,13 @@ func TestInvalidInputGraph(t *testing.T) {
 
 func TestPassReportedError(t *testing.T) {
 	h := newHost(t)
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	_, _, err := p.Run(context.Background(), testGraph(), `{"mode":"error"}`)
 	var pe *abi.PassError
 	if !errors.Is(err, host.ErrPassReported) || !errors.As(err, &pe) || pe.Code != abi.CodeInvalidOptions {
 		t.Fatalf("got %v", err)
 	}
-	want := `pass "testpass" (testdata/testpass.wasm): pass reported an error: invalid_options: mode error was asked for`
+	want := `pass "testpass" (testdata/testpass.wasm.gz): pass reported an error: invalid_options: mode error was asked for`
 	if err.Error() != want {
 		t.Errorf("got  %s\nwant %s", err, want)
 	}
@@ -195,7 +199,7 @@ func TestPinnedModule(t *testing.T) {
 
 func TestLoadAllCompilesInParallel(t *testing.T) {
 	h := newHost(t)
-	names := []string{"noop.wasm", "testpass.wasm", "fs_escape.wasm", "grow.wasm", "testpass.wasm"}
+	names := []string{"noop.wasm", "testpass.wasm.gz", "fs_escape.wasm", "grow.wasm", "testpass.wasm.gz"}
 	var ms []host.Module
 	for _, n := range names {
 		ms = append(ms, host.Module{Path: testdata(n)})
@@ -231,7 +235,7 @@ func TestLoadBytes(t *testing.T) {
 
 func TestConcurrentRuns(t *testing.T) {
 	h := newHost(t)
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	g := testGraph()
 	before := snapshot(g)
 	var wg sync.WaitGroup
@@ -293,7 +297,7 @@ func TestAllowedImports(t *testing.T) {
 // deadline (and its cost); passes still work.
 func TestNoDeadlineForTrustedModules(t *testing.T) {
 	h := newHost(t, func(c host.Config) host.Config { return c.WithCallTimeout(0) })
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	patch, _, err := p.Run(context.Background(), testGraph(), "")
 	if err != nil || len(patch.Rewrites) != 2 {
 		t.Fatalf("%v %v", patch, err)

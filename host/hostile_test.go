@@ -90,7 +90,7 @@ func (c hostile) check(t *testing.T) {
 
 func hostStillWorks(t *testing.T, h *host.Host, g *graph.Graph) {
 	t.Helper()
-	good := load(t, h, "testpass.wasm")
+	good := load(t, h, "testpass.wasm.gz")
 	patch, _, err := good.Run(context.Background(), g, "")
 	if err != nil {
 		t.Fatalf("host broken after a hostile module: %v", err)
@@ -110,11 +110,22 @@ func TestHostile_ZeroByteModule(t *testing.T) {
 }
 
 func TestHostile_TruncatedModule(t *testing.T) {
-	b, err := os.ReadFile(testdata("testpass.wasm"))
+	gz, err := os.ReadFile(testdata("testpass.wasm.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := host.Gunzip(gz)
 	if err != nil {
 		t.Fatal(err)
 	}
 	hostile{module: "truncated.wasm", wasm: b[:len(b)/2], atLoad: true, reason: host.ErrInvalidModule}.check(t)
+	hostile{module: "truncated.wasm.gz", wasm: gz[:len(gz)/2], atLoad: true, reason: host.ErrInvalidModule,
+		want: []string{"gzip: unexpected EOF"}}.check(t)
+}
+
+func TestHostile_GzipNotAModule(t *testing.T) {
+	hostile{module: "text.wasm.gz", wasm: host.Gzip([]byte("not wasm")), atLoad: true,
+		reason: host.ErrInvalidModule, want: []string{"not a valid WebAssembly module"}}.check(t)
 }
 
 func TestHostile_EmptyModule(t *testing.T) {
@@ -136,7 +147,7 @@ func TestHostile_InfiniteLoopInRun(t *testing.T) {
 }
 
 func TestHostile_InfiniteLoopInRunGo(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"loop"}`, reason: host.ErrDeadline, want: []string{"graphpass_run did not return"}, cfg: shortDeadline}.check(t)
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"loop"}`, reason: host.ErrDeadline, want: []string{"graphpass_run did not return"}, cfg: shortDeadline}.check(t)
 }
 
 func shortDeadline(c host.Config) host.Config { return c.WithCallTimeout(500 * time.Millisecond) }
@@ -146,7 +157,7 @@ func TestHostile_UnboundedMemoryGrowth(t *testing.T) {
 }
 
 func TestHostile_UnboundedAllocationGo(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"grow"}`, reason: host.ErrMemoryLimit, want: []string{"of 1024 pages", "fatal error: out of memory"},
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"grow"}`, reason: host.ErrMemoryLimit, want: []string{"of 1024 pages", "fatal error: out of memory"},
 		cfg: func(c host.Config) host.Config { return c.WithMemoryLimitPages(1024) }}.check(t)
 }
 
@@ -155,12 +166,12 @@ func TestHostile_InitialMemoryOverLimit(t *testing.T) {
 }
 
 func TestHostile_PanicInRun(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"panic"}`, reason: host.ErrTrap,
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"panic"}`, reason: host.ErrTrap,
 		want: []string{"graphpass_run: wasm error: unreachable", "stderr: panic: testpass: boom at github.com/graphpass/graphpass/host/testdata/testpass/main.go:"}}.check(t)
 }
 
 func TestHostile_ProcExitInRun(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"exit"}`, reason: host.ErrExit, want: []string{"exited with code 3"}}.check(t)
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"exit"}`, reason: host.ErrExit, want: []string{"exited with code 3"}}.check(t)
 }
 
 func TestHostile_ForbiddenSocketImport(t *testing.T) {
@@ -173,30 +184,30 @@ func TestHostile_ForbiddenEnvImport(t *testing.T) {
 }
 
 func TestHostile_PatchCreatesCycle(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"cycle"}`, reason: host.ErrPatchRejected, want: []string{"cycle", "cyc_a"}}.check(t)
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"cycle"}`, reason: host.ErrPatchRejected, want: []string{"cycle", "cyc_a"}}.check(t)
 }
 
 func TestHostile_PatchReadsMissingValue(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"missing"}`, reason: host.ErrPatchRejected, want: []string{"no_such_value"}}.check(t)
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"missing"}`, reason: host.ErrPatchRejected, want: []string{"no_such_value"}}.check(t)
 }
 
 func TestHostile_PatchChangesOutputDType(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"dtype"}`, reason: host.ErrPatchRejected,
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"dtype"}`, reason: host.ErrPatchRejected,
 		want: []string{`changes the dtype of graph output "y" from f32 to f16`}}.check(t)
 }
 
 func TestHostile_PatchRenamesOutput(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"rename"}`, reason: host.ErrPatchRejected,
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"rename"}`, reason: host.ErrPatchRejected,
 		want: []string{`renames graph output "d"`}}.check(t)
 }
 
 func TestHostile_ResponseOverOutputLimit(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"huge"}`, reason: host.ErrOutputLimit, want: []string{"limit is 1048576"},
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"huge"}`, reason: host.ErrOutputLimit, want: []string{"limit is 1048576"},
 		cfg: func(c host.Config) host.Config { return c.WithOutputLimit(1 << 20) }}.check(t)
 }
 
 func TestHostile_OutOfBoundsResultPointer(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"oob"}`, reason: host.ErrMalformed, want: []string{"[0xffff0000, +100)", "out of bounds"}}.check(t)
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"oob"}`, reason: host.ErrMalformed, want: []string{"[0xffff0000, +100)", "out of bounds"}}.check(t)
 }
 
 func TestHostile_OutOfBoundsAllocPointer(t *testing.T) {
@@ -208,9 +219,9 @@ func TestHostile_OutOfBoundsInfoPointer(t *testing.T) {
 }
 
 func TestHostile_GarbageResponse(t *testing.T) {
-	hostile{module: "testpass.wasm", options: `{"mode":"garbage"}`, reason: host.ErrMalformed, want: []string{"abi: malformed RunResponse"}}.check(t)
+	hostile{module: "testpass.wasm.gz", options: `{"mode":"garbage"}`, reason: host.ErrMalformed, want: []string{"abi: malformed RunResponse"}}.check(t)
 	h := newHost(t)
-	_, _, err := load(t, h, "testpass.wasm").Run(context.Background(), testGraph(), `{"mode":"garbage"}`)
+	_, _, err := load(t, h, "testpass.wasm.gz").Run(context.Background(), testGraph(), `{"mode":"garbage"}`)
 	if !errors.Is(err, abi.ErrMalformed) {
 		t.Errorf("%v does not wrap abi.ErrMalformed", err)
 	}
@@ -261,7 +272,7 @@ func TestHostile_ReadsHostFileThroughWASI(t *testing.T) {
 // inside a Go pass see nothing of the host.
 func TestHostile_ReadsHostFileThroughGoOS(t *testing.T) {
 	h := newHost(t)
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	_, notes, err := p.Run(context.Background(), testGraph(), `{"mode":"readfile"}`)
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +299,7 @@ func TestHostile_ReadsHostFileThroughGoOS(t *testing.T) {
 // log gets LogLimit bytes kept and the rest counted.
 func TestHostile_LogFlood(t *testing.T) {
 	h := newHost(t, func(c host.Config) host.Config { return c.WithLogLimit(10 << 10) })
-	p := load(t, h, "testpass.wasm")
+	p := load(t, h, "testpass.wasm.gz")
 	res, err := p.Exec(context.Background(), testGraph(), `{"mode":"chatty"}`)
 	if err != nil {
 		t.Fatal(err)

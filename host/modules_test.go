@@ -7,11 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/graphpass/graphpass/host"
 )
 
 // TestTestModulesAreFresh rebuilds the committed test modules from their
-// sources and compares bytes: the Go one always (it needs only go), the
-// WAT ones when wat2wasm is installed.
+// sources and compares bytes: the Go one (committed gzip-compressed, as
+// testpass.wasm.gz) always, since it needs only go; the WAT ones when
+// wat2wasm is installed.
 func TestTestModulesAreFresh(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds wasm modules")
@@ -24,7 +27,21 @@ func TestTestModulesAreFresh(t *testing.T) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
-	same(t, out, testdata("testpass.wasm"))
+	gz, err := os.ReadFile(testdata("testpass.wasm.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := host.Gunzip(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	built, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(built, committed) {
+		t.Errorf("testdata/testpass.wasm.gz is stale: run host/testdata/build.sh")
+	}
 
 	if _, err := exec.LookPath("wat2wasm"); err != nil {
 		t.Log("wat2wasm not installed; WAT modules not checked")

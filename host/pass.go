@@ -26,6 +26,8 @@ type Pass struct {
 	file    string
 	name    string
 	sum     [sha256.Size]byte
+	trusted bool           // Module.Trusted: no deadline
+	rt      wazero.Runtime // the runtime cm was compiled for
 	cm      wazero.CompiledModule
 	version uint32 // the ABI version negotiated
 	hasInit bool
@@ -38,8 +40,13 @@ func (p *Pass) Name() string { return p.name }
 // File returns the module's path (or "<bytes>").
 func (p *Pass) File() string { return p.file }
 
-// SHA256 returns the hex SHA-256 of the module's bytes.
+// SHA256 returns the hex SHA-256 of the module's WebAssembly bytes (after
+// decompression, for a .wasm.gz).
 func (p *Pass) SHA256() string { return hex.EncodeToString(p.sum[:]) }
+
+// Trusted reports whether the module was loaded as trusted (Module.Trusted):
+// it runs without a deadline.
+func (p *Pass) Trusted() bool { return p.trusted }
 
 // ABIVersion returns the ABI version the host speaks with the module.
 func (p *Pass) ABIVersion() uint32 { return p.version }
@@ -63,6 +70,8 @@ type Result struct {
 	Notes  []abi.Note   // matches the pass chose not to rewrite, and why
 	Log    []string     // graphpass.log, stdout and stderr lines, bounded
 	Timing Timing
+
+	types map[string]graph.TensorType // of Graph, when the patch was applied
 }
 
 // Timing splits the time of one pass run.
@@ -98,21 +107,99 @@ func (p *Pass) Exec(ctx context.Context, g *graph.Graph, optionsJSON string) (*R
 }
 
 func (p *Pass) exec(ctx context.Context, g *graph.Graph, optionsJSON string, v Validator) (*Result, error) {
+	return p.execPrepared(ctx, newPrepared(g), optionsJSON, v)
+}
+
+// prepared is a graph made ready for passes: its types inferred and its
+// request encoded (per ABI version) once, for every pass that sees this
+// graph. A Runner keeps one per version of the graph it rewrites.
+type prepared struct {
+	g        *graph.Graph
+	inferred bool
+	types    map[string]graph.TensorType // node output types
+	err      error                       // from inference
+	prefix   map[uint32][]byte           // EncodeRunRequestGraph by ABI version
+	ops      map[string]bool             // ops at any depth, built on first use
+}
+
+func newPrepared(g *graph.Graph) *prepared { return &prepared{g: g} }
+
+// preparedWithTypes is newPrepared for a graph whose value types are known
+// (inferred while verifying it).
+func preparedWithTypes(g *graph.Graph, types map[string]graph.TensorType) *prepared {
+	if types == nil {
+		return newPrepared(g)
+	}
+	return &prepared{g: g, inferred: true, types: nodeOutputTypes(g, types)}
+}
+
+// request returns the encoded request without its options field.
+func (pr *prepared) request(version uint32) ([]byte, error) {
+	if !pr.inferred {
+		pr.inferred = true
+		types, err := graph.Infer(pr.g)
+		if err != nil {
+			pr.err = err
+		} else {
+			pr.types = nodeOutputTypes(pr.g, types)
+		}
+	}
+	if pr.err != nil {
+		return nil, pr.err
+	}
+	if b, ok := pr.prefix[version]; ok {
+		return b, nil
+	}
+	b := abi.EncodeRunRequestGraph(version, requestView(pr.g), pr.types)
+	if pr.prefix == nil {
+		pr.prefix = map[uint32][]byte{}
+	}
+	pr.prefix[version] = b
+	return b, nil
+}
+
+// hasOp reports whether a node of the graph, at any depth, has one of ops.
+func (pr *prepared) hasOp(ops []string) bool {
+	if pr.ops == nil {
+		pr.ops = map[string]bool{}
+		var walk func(*graph.Graph)
+		walk = func(g *graph.Graph) {
+			for _, n := range g.Nodes {
+				pr.ops[n.Op] = true
+				for _, sg := range n.Subgraphs {
+					if sg != nil {
+						walk(sg)
+					}
+				}
+			}
+		}
+		walk(pr.g)
+	}
+	for _, op := range ops {
+		if pr.ops[op] {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Pass) execPrepared(ctx context.Context, pr *prepared, optionsJSON string, v Validator) (*Result, error) {
+	g := pr.g
 	res := &Result{}
 	start := time.Now()
 	opts, err := normalizeOptions(optionsJSON)
 	if err != nil {
 		return res, p.fail(ErrInvalidOptions, err)
 	}
-	types, err := graph.Infer(g)
+	prefix, err := pr.request(p.version)
 	if err != nil {
 		return res, p.fail(ErrInvalidGraph, err)
 	}
-	req := abi.EncodeRunRequest(&abi.RunRequest{ABIVersion: p.version, Graph: requestView(g), ValueTypes: nodeOutputTypes(g, types), OptionsJSON: opts})
+	options := abi.AppendRunRequestOptions(nil, opts)
 	res.Timing.Encode = time.Since(start)
 
 	start = time.Now()
-	out, log, err := p.call(ctx, abi.ExportRun, req)
+	out, log, err := p.call(ctx, abi.ExportRun, prefix, options)
 	res.Log = log
 	res.Timing.Run = time.Since(start)
 	if err != nil {
@@ -137,10 +224,11 @@ func (p *Pass) exec(ctx context.Context, g *graph.Graph, optionsJSON string, v V
 		res.Graph = g // nothing to apply, nothing to validate
 		return res, nil
 	}
-	out2, err := applyPatch(g, resp.Patch)
+	out2, types, err := applyPatch(g, resp.Patch)
 	if err != nil {
 		return res, p.fail(ErrPatchRejected, err)
 	}
+	res.types = types
 	if v != nil {
 		vstart := time.Now()
 		for i, rw := range resp.Patch.Rewrites {
@@ -153,6 +241,26 @@ func (p *Pass) exec(ctx context.Context, g *graph.Graph, optionsJSON string, v V
 	}
 	res.Graph = out2
 	return res, nil
+}
+
+// Triggered reports whether the pass may rewrite something in g. The
+// PassInfo's consumes lists the pass's trigger ops (abi/SPEC.md): when it
+// is not empty and no node of g, at any depth, has one of them, the pass
+// cannot match, Triggered is false and why says so. A Runner does not run
+// such a pass.
+func (p *Pass) Triggered(g *graph.Graph) (ok bool, why string) {
+	return p.triggered(newPrepared(g))
+}
+
+func (p *Pass) triggered(pr *prepared) (bool, string) {
+	ops := p.info.Consumes
+	if len(ops) == 0 || pr.hasOp(ops) {
+		return true, ""
+	}
+	if len(ops) == 1 {
+		return false, "no " + ops[0] + " node in the graph"
+	}
+	return false, "none of its trigger ops (" + strings.Join(ops, ", ") + ") in the graph"
 }
 
 // normalizeOptions checks options are a JSON object.
@@ -204,11 +312,12 @@ func requestView(g *graph.Graph) *graph.Graph {
 // applyPatch applies p to a copy of g and checks what graph.Apply does not:
 // the graph's interface with the runtime. A patch may remove graph inputs
 // and outputs and change their shapes (e.g. when GQA heads stop being
-// expanded), but not add or rename them, nor change their dtypes.
-func applyPatch(g *graph.Graph, p *graph.Patch) (*graph.Graph, error) {
-	out, err := graph.Apply(g, p)
+// expanded), but not add or rename them, nor change their dtypes. It
+// returns the value types verifying the result inferred.
+func applyPatch(g *graph.Graph, p *graph.Patch) (*graph.Graph, map[string]graph.TensorType, error) {
+	out, types, err := graph.ApplyTypes(g, p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	check := func(what string, before, now []graph.ValueInfo) error {
 		for _, v := range now {
@@ -223,12 +332,12 @@ func applyPatch(g *graph.Graph, p *graph.Patch) (*graph.Graph, error) {
 		return nil
 	}
 	if err := check("input", g.Inputs, out.Inputs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := check("output", g.Outputs, out.Outputs); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return out, nil
+	return out, types, nil
 }
 
 func indexOf(vs []graph.ValueInfo, name string) int {
@@ -240,16 +349,17 @@ func indexOf(vs []graph.ValueInfo, name string) int {
 	return -1
 }
 
-// call instantiates the module, writes in (when not nil) into a buffer from
-// graphpass_alloc, calls fn and copies out its packed result.
-func (p *Pass) call(ctx context.Context, fn string, in []byte) ([]byte, []string, error) {
+// call instantiates the module, writes the parts of in (when there are
+// some) one after the other into a buffer from graphpass_alloc, calls fn and
+// copies out its packed result.
+func (p *Pass) call(ctx context.Context, fn string, in ...[]byte) ([]byte, []string, error) {
 	cfg := p.h.cfg
 	log := newCallLog(p.name, cfg.logLimit, cfg.logWriter)
 	if ctx.Err() != nil {
 		return nil, nil, fmt.Errorf("pass %q (%s): %w", p.name, p.file, ctx.Err())
 	}
 	parent := ctx
-	if cfg.callTimeout > 0 {
+	if cfg.callTimeout > 0 && !p.trusted {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.callTimeout)
 		defer cancel()
@@ -264,7 +374,7 @@ func (p *Pass) call(ctx context.Context, fn string, in []byte) ([]byte, []string
 		}
 		return p.classify(stage, err, mod, log)
 	}
-	mod, err := p.h.rt.InstantiateModule(ctx, p.cm, moduleConfig(log))
+	mod, err := p.rt.InstantiateModule(ctx, p.cm, moduleConfig(log))
 	if err != nil {
 		return nil, log.finish(), crash("instantiate", err)
 	}
@@ -276,19 +386,28 @@ func (p *Pass) call(ctx context.Context, fn string, in []byte) ([]byte, []string
 	}
 	mem := mod.Memory()
 	var results []uint64
-	if in != nil {
-		if uint64(len(in)) > uint64(mem.Size())+uint64(cfg.memoryLimitPages)*65536 || len(in) > 1<<31-1 {
-			return nil, log.finish(), p.fail(ErrMemoryLimit, fmt.Errorf("request of %d bytes cannot fit in %d pages", len(in), cfg.memoryLimitPages))
+	if len(in) > 0 {
+		size := 0
+		for _, part := range in {
+			size += len(part)
 		}
-		r, err := mod.ExportedFunction(abi.ExportAlloc).Call(ctx, uint64(len(in)))
+		if uint64(size) > uint64(mem.Size())+uint64(cfg.memoryLimitPages)*65536 || size > 1<<31-1 {
+			return nil, log.finish(), p.fail(ErrMemoryLimit, fmt.Errorf("request of %d bytes cannot fit in %d pages", size, cfg.memoryLimitPages))
+		}
+		r, err := mod.ExportedFunction(abi.ExportAlloc).Call(ctx, uint64(size))
 		if err != nil {
 			return nil, log.finish(), crash(abi.ExportAlloc, err)
 		}
 		ptr := uint32(r[0])
-		if !mem.Write(ptr, in) {
-			return nil, log.finish(), p.fail(ErrMalformed, fmt.Errorf("%s(%d) returned %#x, out of bounds of memory (%d bytes)", abi.ExportAlloc, len(in), ptr, mem.Size()))
+		if uint64(ptr)+uint64(size) > uint64(mem.Size()) {
+			return nil, log.finish(), p.fail(ErrMalformed, fmt.Errorf("%s(%d) returned %#x, out of bounds of memory (%d bytes)", abi.ExportAlloc, size, ptr, mem.Size()))
 		}
-		results, err = mod.ExportedFunction(fn).Call(ctx, uint64(ptr), uint64(len(in)))
+		at := ptr
+		for _, part := range in {
+			mem.Write(at, part) // in bounds: checked above
+			at += uint32(len(part))
+		}
+		results, err = mod.ExportedFunction(fn).Call(ctx, uint64(ptr), uint64(size))
 		if err != nil {
 			return nil, log.finish(), crash(fn, err)
 		}
@@ -373,7 +492,7 @@ func trapSummary(msg string) string {
 
 // callInfo asks the module for its PassInfo and checks it.
 func (p *Pass) callInfo(ctx context.Context) (*abi.PassInfo, error) {
-	out, _, err := p.call(ctx, abi.ExportInfo, nil)
+	out, _, err := p.call(ctx, abi.ExportInfo)
 	if err != nil {
 		return nil, err
 	}

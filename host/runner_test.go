@@ -14,7 +14,7 @@ import (
 
 func TestRunnerAppliesStepsInOrder(t *testing.T) {
 	h := newHost(t)
-	tp := load(t, h, "testpass.wasm")
+	tp := load(t, h, "testpass.wasm.gz")
 	noop := load(t, h, "noop.wasm")
 	g := testGraph()
 	before := snapshot(g)
@@ -27,7 +27,7 @@ func TestRunnerAppliesStepsInOrder(t *testing.T) {
 		t.Fatalf("%d reports", len(reports))
 	}
 	r := reports[1]
-	if r.Pass != "testpass" || r.Version != "0.1.0" || r.File != testdata("testpass.wasm") || r.Matches != 2 || len(r.Reasons) != 2 {
+	if r.Pass != "testpass" || r.Version != "0.1.0" || r.File != testdata("testpass.wasm.gz") || r.Matches != 2 || len(r.Reasons) != 2 {
 		t.Errorf("report %+v", r)
 	}
 	if !strings.Contains(r.Reasons[0], "is the identity at inference") {
@@ -55,7 +55,7 @@ func TestRunnerAppliesStepsInOrder(t *testing.T) {
 
 func TestRunnerOnErrorFail(t *testing.T) {
 	h := newHost(t)
-	tp := load(t, h, "testpass.wasm")
+	tp := load(t, h, "testpass.wasm.gz")
 	g := testGraph()
 	before := snapshot(g)
 	out, reports, err := host.Run(context.Background(), g, []host.Step{
@@ -73,7 +73,7 @@ func TestRunnerOnErrorFail(t *testing.T) {
 
 func TestRunnerOnErrorSkip(t *testing.T) {
 	h := newHost(t)
-	tp := load(t, h, "testpass.wasm")
+	tp := load(t, h, "testpass.wasm.gz")
 	g := testGraph()
 	before := snapshot(g)
 	out, reports, err := host.Run(context.Background(), g, []host.Step{
@@ -139,7 +139,7 @@ func (v *recordingValidator) ValidateRewrite(ctx context.Context, before *graph.
 
 func TestRunnerCallsValidatorForEveryRewrite(t *testing.T) {
 	h := newHost(t)
-	tp := load(t, h, "testpass.wasm")
+	tp := load(t, h, "testpass.wasm.gz")
 	g := testGraph()
 	v := &recordingValidator{}
 	_, _, err := (&host.Runner{Validator: v}).Run(context.Background(), g, []host.Step{{Pass: tp}})
@@ -158,7 +158,7 @@ func TestRunnerCallsValidatorForEveryRewrite(t *testing.T) {
 
 func TestRunnerValidationFailure(t *testing.T) {
 	h := newHost(t)
-	tp := load(t, h, "testpass.wasm")
+	tp := load(t, h, "testpass.wasm.gz")
 	g := testGraph()
 	before := snapshot(g)
 	v := &recordingValidator{fail: "model.dropout"}

@@ -22,7 +22,7 @@ var defaultOrder = []string{"rms_norm", "layer_norm", "rotary_embedding", "sdpa"
 	"attn_weights", "if_present", "native_attention", "nullify_block_cache"}
 
 func module(name string) string {
-	return filepath.Join("..", "..", "..", "passes", name, name+".wasm")
+	return filepath.Join("..", "..", "..", "passes", name, name+".wasm.gz")
 }
 
 var qwen3 *graph.Graph

@@ -6,7 +6,7 @@
 //
 // Build (see ../build.sh):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -ldflags="-s -w -buildid=" -trimpath -o ../testpass.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -ldflags="-s -w -buildid=" -trimpath -o ../testpass.wasm . && gzip -n -9 ../testpass.wasm (see ../build.sh)
 package main
 
 import (
@@ -164,7 +164,7 @@ func run(ptr unsafe.Pointer, n int32) uint64 {
 	case "readfile":
 		// No directory is preopened: every attempt must fail.
 		var notes []abi.Note
-		for _, p := range []string{"/etc/passwd", "/etc/hostname", "testdata/testpass.wasm", "."} {
+		for _, p := range []string{"/etc/passwd", "/etc/hostname", "testdata/testpass.wasm.gz", "."} {
 			b, err := os.ReadFile(p)
 			notes = append(notes, abi.Note{Node: p, Message: fmt.Sprintf("read %d bytes, err: %v", len(b), err)})
 		}

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/graphpass/graphpass/host"
 )
 
 func TestDiscover(t *testing.T) {
@@ -38,5 +42,47 @@ func TestCommittedModulesAreCurrent(t *testing.T) {
 	}
 	if err := run("../../..", nil, true, false, 2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCheckCommitted(t *testing.T) {
+	dir := t.TempDir()
+	p := pass{name: "x", out: filepath.Join(dir, "x.wasm.gz"), stale: filepath.Join(dir, "x.wasm")}
+	data := []byte("\x00asm\x01\x00\x00\x00 pretend module")
+	gz := host.Gzip(data)
+	write := func(path string, b []byte) {
+		t.Helper()
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if msg := checkCommitted(p, data, gz); !strings.Contains(msg, "committed module missing") {
+		t.Errorf("missing: %q", msg)
+	}
+	write(p.out, gz)
+	if msg := checkCommitted(p, data, gz); msg != "" {
+		t.Errorf("current: %q", msg)
+	}
+	// The same module compressed differently is current.
+	var other bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&other, gzip.BestSpeed)
+	zw.Write(data)
+	zw.Close()
+	write(p.out, other.Bytes())
+	if msg := checkCommitted(p, data, gz); msg != "" {
+		t.Errorf("recompressed: %q", msg)
+	}
+	write(p.out, host.Gzip([]byte("\x00asm\x01\x00\x00\x00 older module")))
+	if msg := checkCommitted(p, data, gz); !strings.Contains(msg, "differs from a fresh build") {
+		t.Errorf("stale: %q", msg)
+	}
+	write(p.out, []byte("not gzip"))
+	if msg := checkCommitted(p, data, gz); !strings.Contains(msg, "gzip") {
+		t.Errorf("corrupt: %q", msg)
+	}
+	write(p.out, gz)
+	write(p.stale, data)
+	if msg := checkCommitted(p, data, gz); !strings.Contains(msg, "uncompressed") {
+		t.Errorf("leftover .wasm: %q", msg)
 	}
 }
