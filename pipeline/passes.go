@@ -37,8 +37,13 @@ func (r ResolvedPass) Label() string {
 
 func (r ResolvedPass) module() host.Module {
 	if r.Builtin {
-		// The module is the embedded copy of this repository file.
-		return host.Module{Path: "passes/" + r.Name + "/" + r.Name + ".wasm", Wasm: r.Wasm}
+		// The module is the embedded copy of this repository file, pinned
+		// and trusted: it ships inside the binary, so it runs without the
+		// deadline's per-loop checks (host.Module.Trusted) and ~3× faster.
+		b, _ := passes.Lookup(r.Name) // resolved from the registry: it exists
+		m := b.Module()
+		m.Path = "passes/" + r.Name + "/" + r.Name + ".wasm.gz"
+		return m
 	}
 	return host.Module{Path: r.Path, SHA256: r.SHA256}
 }

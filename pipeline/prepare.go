@@ -222,27 +222,37 @@ func (p *Prepared) runPasses(ctx context.Context) error {
 	}
 	p.opts.progress("run passes", 0, len(steps), false)
 	t0 = time.Now()
+	// One Run for the whole list: the runner verifies the input once and
+	// infers and encodes each version of the graph once for every pass
+	// that sees it.
+	var stepOps []map[string]int
+	runner.StepDone = func(i int, _ host.Report, g *graph.Graph) {
+		stepOps = append(stepOps, g.OpCounts())
+		p.opts.progress("run passes", i+1, len(steps), false)
+	}
+	cur, reps, runErr := runner.Run(ctx, p.Source, steps)
 	// Reports and StepOps follow p.Passes: a pass that did not load gets
 	// its failure report in its place and leaves the graph as it was.
-	cur := p.Source
+	ops := p.Source.OpCounts()
 	next := 0
 	for _, k := range stepOf {
 		if k < 0 {
 			p.Reports = append(p.Reports, skipped[0])
 			skipped = skipped[1:]
-			p.StepOps = append(p.StepOps, cur.OpCounts())
+			p.StepOps = append(p.StepOps, ops)
 			continue
 		}
-		out, reps, err := runner.Run(ctx, cur, steps[next:next+1])
-		next++
-		p.Reports = append(p.Reports, reps...)
-		if err != nil {
-			p.Timings.RunPasses = time.Since(t0)
-			return err
+		if next >= len(reps) {
+			break // the run stopped at a failing pass
 		}
-		cur = out
-		p.StepOps = append(p.StepOps, cur.OpCounts())
-		p.opts.progress("run passes", next, len(steps), false)
+		p.Reports = append(p.Reports, reps[next])
+		ops = stepOps[next]
+		p.StepOps = append(p.StepOps, ops)
+		next++
+	}
+	if runErr != nil {
+		p.Timings.RunPasses = time.Since(t0)
+		return runErr
 	}
 	p.Timings.RunPasses = time.Since(t0)
 	out := cur

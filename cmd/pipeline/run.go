@@ -222,7 +222,10 @@ type passSummary struct {
 	Notes   []passNote `json:"notes,omitempty"`
 	Error   *string    `json:"error"`
 	Skipped bool       `json:"skipped,omitempty"`
-	Millis  float64    `json:"ms"`
+	// SkipReason says why a pass did not run: no trigger op in the graph,
+	// or a failure under on_error: skip.
+	SkipReason string  `json:"skip_reason,omitempty"`
+	Millis     float64 `json:"ms"`
 }
 
 type passNote struct {
@@ -233,7 +236,7 @@ type passNote struct {
 func summarizePasses(resolved []pipeline.ResolvedPass, reports []host.Report) []passSummary {
 	out := []passSummary{}
 	for i, r := range reports {
-		s := passSummary{Name: r.Pass, Version: r.Version, Matches: r.Matches, Skipped: r.Skipped, Millis: ms(r.Duration.Total())}
+		s := passSummary{Name: r.Pass, Version: r.Version, Matches: r.Matches, Skipped: r.Skipped, SkipReason: r.SkipReason, Millis: ms(r.Duration.Total())}
 		if i < len(resolved) && !resolved[i].Builtin {
 			s.File = resolved[i].Path
 		}
@@ -276,11 +279,13 @@ func (r *runReport) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "model    %s, %s\n", name, r.Arch)
 	var parts []string
-	matched := 0
+	matched, untriggered := 0, 0
 	for _, p := range r.Passes {
 		switch {
 		case p.Error != nil:
 			parts = append(parts, p.Name+" skipped: "+*p.Error)
+		case p.Skipped:
+			untriggered++ // nothing it rewrites is in the graph
 		case p.Matches > 0:
 			parts = append(parts, fmt.Sprintf("%s ×%d", p.Name, p.Matches))
 			matched++
@@ -289,8 +294,8 @@ func (r *runReport) print(w io.Writer) {
 	if len(r.Passes) == 0 {
 		fmt.Fprintf(w, "passes   none; graph %d nodes\n", r.Nodes[0])
 	} else {
-		fmt.Fprintf(w, "passes   %d run, %d rewrote: %s; graph %d → %d nodes in %.0f ms\n",
-			len(r.Passes), matched, strings.Join(parts, ", "), r.Nodes[0], r.Nodes[1], r.Timings.LoadPasses+r.Timings.RunPasses)
+		fmt.Fprintf(w, "passes   %d run (%d had nothing to match), %d rewrote: %s; graph %d → %d nodes (load modules %.0f ms, run %.0f ms)\n",
+			len(r.Passes)-untriggered, untriggered, matched, strings.Join(parts, ", "), r.Nodes[0], r.Nodes[1], r.Timings.LoadPasses, r.Timings.RunPasses)
 	}
 	where := r.Runtime.Kind
 	if r.Runtime.Kind == "plugin" {
