@@ -8,7 +8,7 @@ import (
 type fakeSession struct{ lg *Logits }
 
 func (f *fakeSession) Forward(ctx context.Context, step Step) (*Logits, error) { return f.lg, nil }
-func (f *fakeSession) Close() error                                          { return nil }
+func (f *fakeSession) Close() error                                            { return nil }
 
 type fakeGreedy struct{ fakeSession }
 
