@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"io"
 	"strconv"
 	"strings"
 
@@ -235,63 +233,14 @@ With --json it prints one object: {"prompt_ids", "new_ids", "text", "finish",
 			defer func() { retErr = interrupted(ctx, retErr) }()
 			bars := newProgressBars(cmd, quiet || asJSON)
 			opts := sf.options(cmd, bars)
-			// The runtime first: a missing or broken plugin fails at once,
-			// and the plugin starts while the passes run.
-			rt, info, err := pipeline.OpenRuntime(ctx, s.Runtime, opts)
+			r, err := runSpec(ctx, cmd, s, opts, bars, !asJSON && len(g.IDs) <= 1, false)
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
-			p, err := pipeline.Prepare(ctx, s, opts)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			m, loadTime, err := p.Load(ctx, rt)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-			out := cmd.OutOrStdout()
-			gopts := pipeline.GenerateOptions{}
-			streamed := false
-			if !asJSON && len(g.IDs) <= 1 {
-				gopts.OnText = func(row int, text string) error {
-					if !streamed {
-						bars.pause()
-						bars.enabled = false
-						streamed = true
-					}
-					_, err := io.WriteString(out, text)
-					return err
-				}
-			}
-			gen, err := p.Generate(ctx, m, gopts)
-			if err != nil {
-				if streamed {
-					fmt.Fprintln(out)
-				}
-				return err
-			}
-			rep := newRunReport(p, info, gen, loadTime)
 			if asJSON {
-				return emitJSON(out, generateJSON(rep, gen))
+				return emitJSON(cmd.OutOrStdout(), generateJSON(r.rep, r.gen))
 			}
-			switch {
-			case streamed:
-				fmt.Fprintln(out)
-			case gen.Text != nil:
-				for _, t := range gen.Text {
-					fmt.Fprintln(out, t)
-				}
-			default:
-				for _, r := range gen.NewIDs {
-					fmt.Fprintln(out, joinIDs(r))
-				}
-			}
-			if !quiet {
-				rep.print(cmd.ErrOrStderr())
-			}
+			r.print(cmd, quiet)
 			return nil
 		},
 	}

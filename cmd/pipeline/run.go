@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -111,67 +112,17 @@ runtime, speed) follows on stderr.`,
 			bars := newProgressBars(cmd, quiet || asJSON)
 			opts := flags.options(cmd, bars)
 
-			// The runtime first: a missing or broken plugin fails at once,
-			// and the plugin starts while the passes run.
-			rt, info, err := pipeline.OpenRuntime(ctx, spec.Runtime, opts)
+			// A batch prints row by row at the end; one row streams.
+			stream := !asJSON && len(spec.Generate.IDs) <= 1
+			echo := spec.Generate.Prompt != "" && !spec.Generate.Chat
+			r, err := runSpec(ctx, cmd, spec, opts, bars, stream, echo)
 			if err != nil {
 				return err
 			}
-			defer rt.Close()
-			p, err := pipeline.Prepare(ctx, spec, opts)
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			m, loadTime, err := p.Load(ctx, rt)
-			if err != nil {
-				return err
-			}
-			defer m.Close()
-
-			out := cmd.OutOrStdout()
-			streamed := false
-			gopts := pipeline.GenerateOptions{}
-			if !asJSON && len(spec.Generate.IDs) <= 1 { // a batch prints row by row at the end
-				gopts.OnText = func(row int, text string) error {
-					if !streamed {
-						bars.pause()
-						bars.enabled = false // the text owns the terminal now
-						if spec.Generate.Prompt != "" && !spec.Generate.Chat {
-							fmt.Fprint(out, spec.Generate.Prompt)
-						}
-						streamed = true
-					}
-					_, err := io.WriteString(out, text)
-					return err
-				}
-			}
-			gen, err := p.Generate(ctx, m, gopts)
-			if err != nil {
-				if streamed {
-					fmt.Fprintln(out)
-				}
-				return err
-			}
-			rep := newRunReport(p, info, gen, loadTime)
 			if asJSON {
-				return emitJSON(out, rep)
+				return emitJSON(cmd.OutOrStdout(), r.rep)
 			}
-			switch {
-			case streamed:
-				fmt.Fprintln(out)
-			case gen.Text != nil:
-				for _, t := range gen.Text {
-					fmt.Fprintln(out, t)
-				}
-			default:
-				for _, ids := range gen.NewIDs {
-					fmt.Fprintln(out, joinIDs(ids))
-				}
-			}
-			if !quiet {
-				rep.print(cmd.ErrOrStderr())
-			}
+			r.print(cmd, quiet)
 			return nil
 		},
 	}
@@ -333,4 +284,80 @@ func joinIDs(ids []int32) string {
 		s[i] = fmt.Sprint(id)
 	}
 	return strings.Join(s, " ")
+}
+
+// specRun is a spec run to the end: its report and its generation.
+type specRun struct {
+	rep      *runReport
+	gen      *pipeline.Generation
+	streamed bool // the text went to stdout as it came
+}
+
+// runSpec runs a spec the way run and generate both do: the runtime first
+// (a missing or broken plugin fails at once, and it starts while the passes
+// run), then the passes, the load, and the generation, with the text
+// streamed to stdout when stream is set (after the prompt, when echo is).
+func runSpec(ctx context.Context, cmd *cobra.Command, spec *pipeline.Spec, opts pipeline.Options, bars *progressBars, stream, echo bool) (*specRun, error) {
+	rt, info, err := pipeline.OpenRuntime(ctx, spec.Runtime, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer rt.Close()
+	p, err := pipeline.Prepare(ctx, spec, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	m, loadTime, err := p.Load(ctx, rt)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	out := cmd.OutOrStdout()
+	r := &specRun{}
+	gopts := pipeline.GenerateOptions{}
+	if stream {
+		gopts.OnText = func(row int, text string) error {
+			if !r.streamed {
+				bars.pause()
+				bars.enabled = false // the text owns the terminal now
+				if echo {
+					fmt.Fprint(out, spec.Generate.Prompt)
+				}
+				r.streamed = true
+			}
+			_, err := io.WriteString(out, text)
+			return err
+		}
+	}
+	gen, err := p.Generate(ctx, m, gopts)
+	if err != nil {
+		if r.streamed {
+			fmt.Fprintln(out)
+		}
+		return nil, err
+	}
+	r.gen, r.rep = gen, newRunReport(p, info, gen, loadTime)
+	return r, nil
+}
+
+// print ends the streamed text, or prints each row's text (or ids), then
+// the report on stderr unless quiet.
+func (r *specRun) print(cmd *cobra.Command, quiet bool) {
+	out := cmd.OutOrStdout()
+	switch {
+	case r.streamed:
+		fmt.Fprintln(out)
+	case r.gen.Text != nil:
+		for _, t := range r.gen.Text {
+			fmt.Fprintln(out, t)
+		}
+	default:
+		for _, ids := range r.gen.NewIDs {
+			fmt.Fprintln(out, joinIDs(ids))
+		}
+	}
+	if !quiet {
+		r.rep.print(cmd.ErrOrStderr())
+	}
 }
