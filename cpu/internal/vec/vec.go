@@ -7,31 +7,12 @@
 // summation order differs); both accumulate in f32.
 package vec
 
-import "math"
+import "github.com/graphpass/graphpass/tensor"
 
-// bf16 widens a bfloat16.
-func bf16(h uint16) float32 { return math.Float32frombits(uint32(h) << 16) }
-
-// f16 widens an IEEE half (exact).
-func f16(h uint16) float32 {
-	sign := uint32(h>>15) << 31
-	exp := uint32(h>>10) & 0x1f
-	mant := uint32(h) & 0x3ff
-	switch exp {
-	case 0:
-		if mant == 0 {
-			return math.Float32frombits(sign)
-		}
-		f := float32(mant) * (1.0 / (1 << 24))
-		if sign != 0 {
-			f = -f
-		}
-		return f
-	case 0x1f:
-		return math.Float32frombits(sign | 0x7f800000 | mant<<13)
-	}
-	return math.Float32frombits(sign | (exp+112)<<23 | mant<<13)
-}
+// The scalar widenings are tensor's (one definition of each format);
+// these wrappers keep the call sites short and inline.
+func bf16(h uint16) float32 { return tensor.BF16ToF32(h) }
+func f16(h uint16) float32  { return tensor.F16ToF32(h) }
 
 func dotF32Go(x, w []float32) float32 {
 	w = w[:len(x)]
