@@ -40,6 +40,15 @@ type Device interface {
 	Close() error
 }
 
+// WeightMapper is a Device that can use a checkpoint weight in place —
+// Metal wraps the page-aligned, memory-mapped file region in a no-copy
+// buffer on unified memory — instead of allocating and uploading it.
+type WeightMapper interface {
+	// MapWeight returns a buffer holding w's device bytes, or ok == false
+	// when w must be read and uploaded instead (wrong form, alignment).
+	MapWeight(w *WeightSlot) (buf Buffer, ok bool, err error)
+}
+
 // Buffer is a device allocation.
 type Buffer interface {
 	Size() int64
@@ -139,6 +148,18 @@ func (r *Runtime) Load(ctx context.Context, g *graph.Graph, opts backend.LoadOpt
 			return nil, err
 		}
 		w := &prog.Weights[i]
+		if wm, ok := r.dev.(WeightMapper); ok {
+			buf, mapped, err := wm.MapWeight(w)
+			if err != nil {
+				m.Close()
+				return nil, fmt.Errorf("weight %s: %w", w.Name, err)
+			}
+			if mapped {
+				m.weights = append(m.weights, buf)
+				m.weightBytes += w.Bytes() // file pages, not a device allocation
+				continue
+			}
+		}
 		data, err := ReadWeight(w)
 		if err != nil {
 			m.Close()

@@ -172,6 +172,9 @@ func (d *Device) Alloc(size int64) (gpu.Buffer, error) {
 	return b, err
 }
 
+// Device maps checkpoint weights in place (gpu.Runtime.Load asks first).
+var _ gpu.WeightMapper = (*Device)(nil)
+
 // MapWeight wraps a checkpoint weight's bytes in place, without copying:
 // the file is mapped read-only and the pages around the tensor become an
 // MTLBuffer (newBufferWithBytesNoCopy:length:options:deallocator:) bound
