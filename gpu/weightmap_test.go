@@ -11,7 +11,6 @@ import (
 // recordingDevice is a Device that only records weight traffic; it runs
 // nothing (Load does not run plans).
 type recordingDevice struct {
-	mapAll            bool
 	mapped, allocated int
 	uploaded          int64
 }
