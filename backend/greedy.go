@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"github.com/graphpass/graphpass/generate/sample"
 )
 
 // GreedySession is implemented by sessions that can pick the greedy next
@@ -31,22 +32,15 @@ func Greedy(ctx context.Context, s Session, step Step) ([]int32, error) {
 }
 
 // ArgmaxLast returns, per row, the index of the largest logit at the last
-// position (the lowest index among equal maxima; NaNs never win, as in
-// generate/sample's greedy choice).
+// position: generate/sample's greedy choice (the lowest index among equal
+// maxima; NaNs never win).
 func ArgmaxLast(lg *Logits) ([]int32, error) {
 	if lg == nil || lg.Positions < 1 || lg.Vocab < 1 {
 		return nil, fmt.Errorf("no logits to pick a token from")
 	}
 	ids := make([]int32, lg.Batch)
 	for b := range ids {
-		row := lg.Row(b, lg.Positions-1)
-		best := -1
-		for i, x := range row {
-			if x == x && (best < 0 || x > row[best]) {
-				best = i
-			}
-		}
-		ids[b] = int32(max(best, 0))
+		ids[b] = sample.Argmax(lg.Row(b, lg.Positions-1))
 	}
 	return ids, nil
 }

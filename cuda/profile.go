@@ -3,6 +3,7 @@ package cuda
 import (
 	"context"
 	"fmt"
+	"github.com/graphpass/graphpass/generate/sample"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -146,7 +147,7 @@ func ProfileDecode(ctx context.Context, d *Device, g *graph.Graph, prompt, steps
 	ctxSum := 0
 	for k := 0; k < steps; k++ {
 		t0 := time.Now()
-		next := argmax(lg.Row(0, lg.Positions-1))
+		next := sample.Argmax(lg.Row(0, lg.Positions-1))
 		at := time.Since(t0)
 		argTimes = append(argTimes, ms(at))
 		if next != gid[0] {
@@ -234,16 +235,6 @@ func kernelLabel(d *gpu.Dispatch) string {
 		node = node[i+1:]
 	}
 	return k + "(" + node + ")"
-}
-
-func argmax(v []float32) int32 {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return int32(best)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

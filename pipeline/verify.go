@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"github.com/graphpass/graphpass/generate/sample"
 	"math"
 
 	"github.com/graphpass/graphpass/backend"
@@ -103,7 +104,7 @@ func CompareLogits(ctx context.Context, ref, test backend.Model, prompts [][]int
 					}
 					sc.MaxAbsErr = math.Max(sc.MaxAbsErr, d)
 				}
-				if argmax(ra) != argmax(rb) {
+				if sample.Argmax(ra) != sample.Argmax(rb) {
 					sc.ArgmaxOK = false
 				}
 			}
@@ -119,7 +120,7 @@ func CompareLogits(ctx context.Context, ref, test backend.Model, prompts [][]int
 		// Next step: the reference's greedy choice, for both models.
 		next := backend.Step{}
 		for r := 0; r < a.Batch; r++ {
-			tok := argmax(a.Row(r, a.Positions-1))
+			tok := sample.Argmax(a.Row(r, a.Positions-1))
 			out.Tokens[r] = append(out.Tokens[r], tok)
 			next.Tokens = append(next.Tokens, []int32{tok})
 			next.Mask = append(next.Mask, []int32{1})
@@ -128,14 +129,4 @@ func CompareLogits(ctx context.Context, ref, test backend.Model, prompts [][]int
 		step = next
 	}
 	return out, nil
-}
-
-func argmax(x []float32) int32 {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return int32(best)
 }

@@ -9,6 +9,7 @@ package gpubench
 import (
 	"context"
 	"fmt"
+	"github.com/graphpass/graphpass/generate/sample"
 	"math/rand/v2"
 	"strconv"
 	"time"
@@ -84,7 +85,7 @@ func Measure(ctx context.Context, rt backend.Runtime, g *graph.Graph, o Options)
 		}
 		t1 := time.Now()
 		for i := 0; i < newTok; i++ {
-			id := argmax(lg.Row(0, 0))
+			id := int(sample.Argmax(lg.Row(0, 0)))
 			if lg, err = s.Forward(ctx, backend.Step{Tokens: [][]int32{{int32(id)}}}); err != nil {
 				s.Close()
 				return nil, fmt.Errorf("decode step %d: %w", i, err)
@@ -111,14 +112,4 @@ func Measure(ctx context.Context, rt backend.Runtime, g *graph.Graph, o Options)
 		res.Utilization = res.DecodeTokS / res.BandwidthLimitTokS
 	}
 	return res, nil
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
