@@ -115,29 +115,32 @@ type Phase struct {
 
 // Result is what Run measured. Field names are the JSON output's.
 type Result struct {
-	Model        string         `json:"model"`
-	Synthetic    bool           `json:"synthetic"`
-	Params       int64          `json:"params"`
-	DType        string         `json:"dtype"`
-	Bits         int            `json:"bits,omitempty"`
-	Runtime      string         `json:"runtime"`
-	RuntimeKind  string         `json:"runtime_kind"`
-	Device       string         `json:"device"`
-	Threads      int            `json:"threads"`
-	GoMaxProcs   int            `json:"gomaxprocs"`
-	PromptTokens int            `json:"prompt_tokens"`
-	NewTokens    int            `json:"new_tokens"`
-	MemoryGBs    float64        `json:"memory_bandwidth_gb_per_s"`
-	LoadAverage  string         `json:"load_average,omitempty"` // /proc/loadavg at the end: other processes share the cores
-	Phase                       // the measured configuration
-	PeakRSS      int64          `json:"peak_rss_bytes"` // with the measured model alone (see Phase.DecodePeakRSS)
-	MappedBytes  int64          `json:"mapped_bytes"`
-	Unfused      *Phase         `json:"unfused,omitempty"`
-	FusedSpeedup float64        `json:"fused_vs_unfused_decode,omitempty"`
-	Unquantized  *Phase         `json:"bf16,omitempty"`
-	QuantSpeedup float64        `json:"quant_vs_bf16_decode,omitempty"`
-	Notes        []string       `json:"notes,omitempty"`
-	Extra        map[string]any `json:"extra,omitempty"`
+	Model        string  `json:"model"`
+	Synthetic    bool    `json:"synthetic"`
+	Params       int64   `json:"params"`
+	DType        string  `json:"dtype"`
+	Bits         int     `json:"bits,omitempty"`
+	Runtime      string  `json:"runtime"`
+	RuntimeKind  string  `json:"runtime_kind"`
+	Device       string  `json:"device"`
+	Threads      int     `json:"threads"`
+	GoMaxProcs   int     `json:"gomaxprocs"`
+	PromptTokens int     `json:"prompt_tokens"`
+	NewTokens    int     `json:"new_tokens"`
+	MemoryGBs    float64 `json:"memory_bandwidth_gb_per_s"`
+	// MemorySamples are the streaming-read measurements (before and after
+	// the runs); MemoryGBs is the largest, so utilization is conservative.
+	MemorySamples []float64      `json:"memory_bandwidth_samples_gb_per_s,omitempty"`
+	LoadAverage   string         `json:"load_average,omitempty"` // /proc/loadavg at the end: other processes share the cores
+	Phase                        // the measured configuration
+	PeakRSS       int64          `json:"peak_rss_bytes"` // with the measured model alone (see Phase.DecodePeakRSS)
+	MappedBytes   int64          `json:"mapped_bytes"`
+	Unfused       *Phase         `json:"unfused,omitempty"`
+	FusedSpeedup  float64        `json:"fused_vs_unfused_decode,omitempty"`
+	Unquantized   *Phase         `json:"bf16,omitempty"`
+	QuantSpeedup  float64        `json:"quant_vs_bf16_decode,omitempty"`
+	Notes         []string       `json:"notes,omitempty"`
+	Extra         map[string]any `json:"extra,omitempty"`
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -193,6 +196,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// peak RSS below is the model's.
 	o.logf("measuring memory bandwidth (%d MiB streaming read)", o.BandwidthBytes>>20)
 	res.MemoryGBs = o.bandwidth()
+	res.MemorySamples = []float64{res.MemoryGBs}
 	resetPeakRSS()
 
 	rt, info, err := pipeline.OpenRuntime(ctx, pipeline.RuntimeSpec{Name: o.Runtime, Threads: o.Threads}, pipeline.Options{})
@@ -220,10 +224,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.PeakRSS, main.phase.RSSAnon, main.phase.RSSFile = readRSS(pid)
 	cpuMemory := res.RuntimeKind == "inproc" || res.Runtime == "cpu"
 	if bw := main.model.Stats().Extra[DeviceBandwidthKey]; bw > 0 {
-		res.MemoryGBs, cpuMemory = bw/1e9, false
+		res.MemoryGBs, res.MemorySamples, cpuMemory = bw/1e9, nil, false
 		res.Notes = append(res.Notes, "memory bandwidth reported by the runtime ("+DeviceBandwidthKey+")")
 	} else if !cpuMemory {
-		res.MemoryGBs = 0
+		res.MemoryGBs, res.MemorySamples = 0, nil
 		res.Notes = append(res.Notes, "the runtime reports no device bandwidth ("+DeviceBandwidthKey+" in its stats), so no utilization is computed")
 	}
 	main.phase.DecodePeakRSS = res.PeakRSS
@@ -289,9 +293,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	// Measure the bandwidth again after the runs and keep the best: on a
 	// shared machine a single measurement may catch a busy moment.
 	if cpuMemory {
-		if bw := o.bandwidth(); bw > res.MemoryGBs {
-			res.MemoryGBs = bw
-		}
+		bw := o.bandwidth()
+		res.MemorySamples = append(res.MemorySamples, bw)
+		res.MemoryGBs = max(res.MemoryGBs, bw)
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		res.LoadAverage = strings.TrimSpace(string(la))

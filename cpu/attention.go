@@ -2,6 +2,8 @@ package cpu
 
 import (
 	"fmt"
+	"math"
+	"sync"
 
 	"github.com/graphpass/graphpass/cpu/internal/vec"
 	"github.com/graphpass/graphpass/graph"
@@ -70,18 +72,46 @@ func allowed(real bool, j, p int, causal bool, window int) bool {
 	return real && (!causal || j <= p) && (window <= 0 || j > p-window)
 }
 
-// attention is the shared core of SDPA and KVCacheAttention.
+// attention is the shared core of SDPA and KVCacheAttention: the inputs,
+// which the caller sets, and what run keeps between calls. Get one with
+// newAttention and hand it back with release, so that a steady decode
+// loop allocates nothing here.
 type attention struct {
 	q            []float32 // [B,Hq,S,D]
 	B, Hq, S, D  int
 	Hkv, T, Dv   int
-	kHead, vHead func(b, h int) []float32 // [T,D] and [T,Dv] rows of kv head h
-	real         []bool                   // [B,T] or nil
+	k, v         []float32 // kv head h of batch b: T rows of D (Dv) from (b·Hkv+h)·kStep (vStep) on
+	kStep, vStep int
+	mask         *tensor.Tensor // [B,T] key padding mask (nonzero = real key) or nil
 	causal       bool
 	scale        float32
 	out          []float32 // [B,Hq,S,Dv]
+
+	keys keyBias          // the mask as run uses it
+	task func(lo, hi int) // a.tasks, bound once
 }
 
+var attnPool = sync.Pool{New: func() any {
+	a := new(attention)
+	a.task = a.tasks
+	return a
+}}
+
+func newAttention() *attention { return attnPool.Get().(*attention) }
+
+// release drops a's references to the caller's tensors and pools it.
+func (a *attention) release() {
+	a.q, a.k, a.v, a.mask, a.out = nil, nil, nil, nil, nil
+	attnPool.Put(a)
+}
+
+// attnScratch holds a worker's logits (two rows of T).
+var attnScratch = sync.Pool{New: func() any { return new([]float32) }}
+
+// run computes softmax(scale·q·kᵀ + mask)·v. One task is a query position
+// and a kv head: the query heads that share the head (GQA) are done
+// together, two at a time, so each K and V row is read once per pair, and
+// the weighted sum of V rows accumulates in registers across keys.
 func (a *attention) run(e *exec) error {
 	if a.Hkv == 0 || a.Hq%a.Hkv != 0 {
 		return fmt.Errorf("query heads %d not a multiple of kv heads %d", a.Hq, a.Hkv)
@@ -89,68 +119,159 @@ func (a *attention) run(e *exec) error {
 	if a.causal && a.S > a.T {
 		return fmt.Errorf("query length %d exceeds key length %d", a.S, a.T)
 	}
-	group := a.Hq / a.Hkv
-	tasks := a.B * a.Hq * a.S
-	e.parallel(tasks, 1+4096/max(a.T*a.D, 1), func(lo, hi int) {
-		logits := make([]float32, a.T)
-		var d4 [4]float32
-		for t := lo; t < hi; t++ {
-			i := t % a.S
-			h := (t / a.S) % a.Hq
-			b := t / (a.S * a.Hq)
-			kh, vh := a.kHead(b, h/group), a.vHead(b, h/group)
-			q := a.q[t*a.D : (t+1)*a.D]
-			p := a.T - a.S + i
-			var real []bool
-			if a.real != nil {
-				real = a.real[b*a.T : (b+1)*a.T]
-			}
-			// Keys past the causal limit get weight exactly 0 (exp of
-			// MaskValue minus a finite max underflows), so they are skipped,
-			// unless the whole row is masked: then every key counts, as in
-			// the primitive form.
-			n := a.T
-			if a.causal {
-				n = p + 1
-			}
-			if real != nil && !anyTrue(real[:n]) {
-				n = a.T
-			}
-			l := logits[:n]
-			D := a.D
-			j := 0
-			for ; j+4 <= n; j += 4 {
-				vec.Dot4F32(q, kh[j*D:(j+1)*D], kh[(j+1)*D:(j+2)*D], kh[(j+2)*D:(j+3)*D], kh[(j+3)*D:(j+4)*D], &d4)
-				l[j], l[j+1], l[j+2], l[j+3] = d4[0]*a.scale, d4[1]*a.scale, d4[2]*a.scale, d4[3]*a.scale
-			}
-			for ; j < n; j++ {
-				l[j] = vec.DotF32(q, kh[j*D:(j+1)*D]) * a.scale
-			}
-			for j := range l {
-				if (real != nil && !real[j]) || (a.causal && j > p) {
-					l[j] += maskValue
-				}
-			}
-			softmaxRow(l, l)
-			o := a.out[t*a.Dv : (t+1)*a.Dv]
-			clear(o)
-			for j, w := range l {
-				if w != 0 {
-					vec.AxpyF32(o, w, vh[j*a.Dv:(j+1)*a.Dv])
-				}
-			}
-		}
-	})
+	a.keys.set(a.mask, a.B, a.T)
+	// Tiny tasks (the first positions of a sequence) go several to a chunk.
+	e.parallel(a.B*a.Hkv*a.S, 1+4096/max(a.Hq/a.Hkv*a.T*(a.D+a.Dv), 1), a.task)
 	return nil
 }
 
-func anyTrue(v []bool) bool {
-	for _, b := range v {
-		if b {
-			return true
-		}
+// tasks does tasks [lo, hi): position t%S of kv head t/S%Hkv of batch
+// t/(S·Hkv), so that a worker's tasks share kv heads.
+func (a *attention) tasks(lo, hi int) {
+	sp := attnScratch.Get().(*[]float32)
+	if cap(*sp) < 2*a.T {
+		*sp = make([]float32, 2*a.T)
 	}
-	return false
+	for t := lo; t < hi; t++ {
+		a.attendGroup(t/(a.S*a.Hkv), t/a.S%a.Hkv, t%a.S, (*sp)[:2*a.T])
+	}
+	attnScratch.Put(sp)
+}
+
+// attendGroup does query position i of the query heads that share kv head
+// h of batch b, with l as room for two rows of logits.
+func (a *attention) attendGroup(b, h, i int, l []float32) {
+	kh := a.k[(b*a.Hkv+h)*a.kStep:][:a.T*a.D]
+	vh := a.v[(b*a.Hkv+h)*a.vStep:][:a.T*a.Dv]
+	// Keys past the causal limit get weight exactly 0 (exp of MaskValue
+	// minus a finite max underflows), so they are skipped, unless the
+	// whole row is masked: then every key counts, as in the primitive form.
+	n := a.T
+	if a.causal {
+		n = a.T - a.S + i + 1
+	}
+	bias, all := a.keys.row(b, n)
+	if all {
+		n = a.T
+	}
+	l0, l1 := l[:n], l[a.T:a.T+n]
+	group := a.Hq / a.Hkv
+	for g := 0; g < group; g += 2 {
+		r := (b*a.Hq+h*group+g)*a.S + i // row of query head h·group+g
+		q0, o0 := a.q[r*a.D:(r+1)*a.D], a.out[r*a.Dv:(r+1)*a.Dv]
+		if g+1 == group {
+			vec.DotRowsF32(l0, q0, kh, a.D)
+			a.softmax(l0, bias, all)
+			vec.WeightedRowSumF32(o0, l0, vh, a.Dv)
+			break
+		}
+		r += a.S // the next query head, same position
+		q1, o1 := a.q[r*a.D:(r+1)*a.D], a.out[r*a.Dv:(r+1)*a.Dv]
+		vec.DotRows2F32(l0, l1, q0, q1, kh, a.D)
+		a.softmax(l0, bias, all)
+		a.softmax(l1, bias, all)
+		vec.WeightedRowSum2F32(o0, o1, l0, l1, vh, a.Dv)
+	}
+}
+
+// softmax scales and masks a row of dot products and turns it into
+// weights: softmaxRow's steps, with the scale, mask and max in one pass.
+// The product is rounded before the mask is added (no fused
+// multiply-add), as the primitive form computes.
+func (a *attention) softmax(l, bias []float32, all bool) {
+	if len(l) == 0 {
+		return
+	}
+	var m float32
+	if all {
+		m = float32(math.Inf(-1))
+		for j, x := range l {
+			x = float32(x*a.scale) + maskValue
+			l[j], m = x, max(m, x)
+		}
+	} else {
+		m = vec.ScaleMaxF32(l, a.scale, bias)
+	}
+	vec.SubF32(l, m)
+	for j := vec.ExpPrefix(l, l); j < len(l); j++ {
+		l[j] = expf(l[j])
+	}
+	vec.DivF32(l, sumF32(l))
+}
+
+// keyBias is a key padding mask as the additive bias attention needs: per
+// batch, MaskValue at padding keys and 0 at real ones, with where the
+// first real and the first padding key are, so that rows without padding
+// skip the bias and fully masked rows are found without scanning.
+type keyBias struct {
+	on    bool
+	T     int
+	bias  []float32 // [B,T]
+	spans []int32   // [B,2]: first real key, first padding key (T if none)
+}
+
+// set reads mask (nil for none), reusing k's buffers.
+func (k *keyBias) set(m *tensor.Tensor, B, T int) {
+	k.on, k.T = m != nil, T
+	if m == nil {
+		return
+	}
+	if cap(k.bias) < B*T {
+		k.bias = make([]float32, B*T)
+	}
+	if cap(k.spans) < 2*B {
+		k.spans = make([]int32, 2*B)
+	}
+	k.bias, k.spans = k.bias[:B*T], k.spans[:2*B]
+	var i64 []int64
+	if m.DType == graph.I64 {
+		i64 = m.I64()
+	}
+	for b := 0; b < B; b++ {
+		firstReal, firstPad := T, T
+		row := k.bias[b*T : (b+1)*T]
+		for j := range row {
+			var real bool
+			if i64 != nil {
+				real = i64[b*T+j] != 0
+			} else {
+				real = m.Float64At(b*T+j) != 0
+			}
+			if real {
+				row[j] = 0
+				firstReal = min(firstReal, j)
+			} else {
+				row[j] = maskValue
+				firstPad = min(firstPad, j)
+			}
+		}
+		k.spans[2*b], k.spans[2*b+1] = int32(firstReal), int32(firstPad)
+	}
+}
+
+// row returns the bias for the first n keys of batch b's rows (nil when
+// none of them is padding), or all = true when none of them is real: then
+// every key of the row counts, each with MaskValue added.
+func (k *keyBias) row(b, n int) (bias []float32, all bool) {
+	if !k.on {
+		return nil, false
+	}
+	firstReal, firstPad := int(k.spans[2*b]), int(k.spans[2*b+1])
+	switch {
+	case firstReal >= n:
+		return nil, true
+	case firstPad >= n:
+		return nil, false
+	}
+	return k.bias[b*k.T : (b+1)*k.T], false
+}
+
+// checkKeyMask checks that a key padding mask, if given, is [B,T].
+func checkKeyMask(m *tensor.Tensor, B, T int) error {
+	if m != nil && (m.Rank() != 2 || m.Shape[0] != B || m.Shape[1] != T) {
+		return fmt.Errorf("key mask is %v, want [%d,%d]", m.Shape, B, T)
+	}
+	return nil
 }
 
 func buildSDPA(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error) {
@@ -173,20 +294,20 @@ func buildSDPA(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error
 		if k.Shape[0] != B || v.Shape[0] != B || k.Shape[3] != D || v.Shape[1] != Hkv || v.Shape[2] != T {
 			return nil, fmt.Errorf("q %v, k %v, v %v disagree", q.Shape, k.Shape, v.Shape)
 		}
-		real, err := keyMask(in3(in), B, T)
-		if err != nil {
+		mask := in3(in)
+		if err := checkKeyMask(mask, B, T); err != nil {
 			return nil, err
 		}
 		qf, tq := e.asF32(q)
 		kf, tk := e.asF32(k)
 		vf, tv := e.asF32(v)
 		out := e.alloc(graph.F32, B, Hq, S, Dv)
-		kv, vv := kf.F32(), vf.F32()
-		a := attention{q: qf.F32(), B: B, Hq: Hq, S: S, D: D, Hkv: Hkv, T: T, Dv: Dv,
-			kHead: func(b, h int) []float32 { o := (b*Hkv + h) * T * D; return kv[o : o+T*D] },
-			vHead: func(b, h int) []float32 { o := (b*Hkv + h) * T * Dv; return vv[o : o+T*Dv] },
-			real:  real, causal: causal, scale: scale, out: out.F32()}
-		err = a.run(e)
+		a := newAttention()
+		a.q, a.B, a.Hq, a.S, a.D, a.Hkv, a.T, a.Dv = qf.F32(), B, Hq, S, D, Hkv, T, Dv
+		a.k, a.v, a.kStep, a.vStep = kf.F32(), vf.F32(), T*D, T*Dv
+		a.mask, a.causal, a.scale, a.out = mask, causal, scale, out.F32()
+		err := a.run(e)
+		a.release()
 		for _, t := range []struct {
 			t   *tensor.Tensor
 			tmp bool
@@ -238,17 +359,18 @@ func buildKVCacheAttention(c *compiler, n *graph.Node, in []graph.TensorType) (k
 			return nil, fmt.Errorf("q %v and k %v disagree", q.Shape, k.Shape)
 		}
 		T := lc.n
-		real, err := keyMask(in3(in), B, T)
-		if err != nil {
+		mask := in3(in)
+		if err := checkKeyMask(mask, B, T); err != nil {
 			return nil, fmt.Errorf("%w (the running mask must cover all %d cached positions)", err, T)
 		}
 		qf, tq := e.asF32(q)
 		out := e.alloc(graph.F32, B, Hq, S, lc.dv)
-		a := attention{q: qf.F32(), B: B, Hq: Hq, S: S, D: D, Hkv: lc.h, T: T, Dv: lc.dv,
-			kHead: func(b, h int) []float32 { o := (b*lc.h + h) * lc.cap * lc.d; return lc.k[o : o+T*lc.d] },
-			vHead: func(b, h int) []float32 { o := (b*lc.h + h) * lc.cap * lc.dv; return lc.v[o : o+T*lc.dv] },
-			real:  real, causal: true, scale: scale, out: out.F32()}
+		a := newAttention()
+		a.q, a.B, a.Hq, a.S, a.D, a.Hkv, a.T, a.Dv = qf.F32(), B, Hq, S, D, lc.h, T, lc.dv
+		a.k, a.v, a.kStep, a.vStep = lc.k, lc.v, lc.cap*lc.d, lc.cap*lc.dv
+		a.mask, a.causal, a.scale, a.out = mask, true, scale, out.F32()
 		err = a.run(e)
+		a.release()
 		if tq {
 			e.free(qf)
 		}

@@ -243,3 +243,70 @@ func BenchmarkKVCacheAttention(b *testing.B) {
 		benchGraph(b, u)
 	})
 }
+
+// BenchmarkKVCacheAttentionSteps times KVCacheAttention alone at the sizes
+// a Qwen3-0.6B layer sees while generating: decode steps (S=1) over 159 and
+// 511 cached positions, a short chunk (S=4, as speculative or chunked
+// decoding sends) and a 128-token prefill into an empty cache. The
+// layers28 cases run one step of all 28 layers, whose caches (36 MiB at
+// T=160) do not fit the last-level cache, as in real decoding; the others
+// time one layer, whose cache stays in L2/L3.
+func BenchmarkKVCacheAttentionSteps(b *testing.B) {
+	const Hq, Hkv, D = 16, 8, 128
+	for _, sz := range []struct {
+		name         string
+		layers, S, T int // S new positions per step, T cached after it
+	}{
+		{"decode/T160", 1, 1, 160}, {"decode/T512", 1, 1, 512}, {"chunk4/T512", 1, 4, 512}, {"prefill/S128", 1, 128, 128},
+		{"layers28/decode/T160", 28, 1, 160}, {"layers28/decode/T300", 28, 1, 300},
+	} {
+		b.Run(sz.name, func(b *testing.B) { benchKVCacheStep(b, sz.layers, Hq, Hkv, D, sz.S, sz.T) })
+	}
+}
+
+// benchKVCacheStep fills the program's cache with T-S positions in each of
+// layers KVCacheAttention nodes and times steps of S more (rolling the
+// cache back to T-S after each).
+func benchKVCacheStep(b *testing.B, layers, Hq, Hkv, D, S, T int) {
+	f := newGB("kv")
+	q, k, v := f.input("q", randF32(1, -1, 1, 1, Hq, S, D)), f.input("k", randF32(2, -1, 1, 1, Hkv, S, D)), f.input("v", randF32(3, -1, 1, 1, Hkv, S, D))
+	m := f.input("m", tensor.New(graph.I64, 1, T))
+	for i := range f.inputs["m"].I64() {
+		f.inputs["m"].I64()[i] = 1
+	}
+	for l := 0; l < layers; l++ {
+		f.output(f.op("KVCacheAttention", attrs("scale", graph.Float(1/math.Sqrt(float64(D))), "layer", graph.Int(int64(l))), q, k, v, m))
+	}
+	for i := range f.g.Inputs {
+		if i < 3 {
+			f.g.Inputs[i].Type.Shape[2] = graph.S("seq")
+		} else {
+			f.g.Inputs[i].Type.Shape[1] = graph.S("past+seq")
+		}
+	}
+	p, err := Compile(f.g, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	if past := T - S; past > 0 {
+		pre := map[string]*tensor.Tensor{"q": randF32(5, -1, 1, 1, Hq, past, D), "k": randF32(6, -1, 1, 1, Hkv, past, D),
+			"v": randF32(7, -1, 1, 1, Hkv, past, D), "m": tensor.New(graph.I64, 1, past)}
+		for i := range pre["m"].I64() {
+			pre["m"].I64()[i] = 1
+		}
+		if _, err := p.Run(ctx, pre); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Run(ctx, f.inputs); err != nil {
+			b.Fatal(err)
+		}
+		for _, l := range p.cache.layers {
+			l.n = T - S
+		}
+	}
+}

@@ -42,6 +42,22 @@ type compiler struct {
 	pendingSubReads []int
 }
 
+// constantF32 returns the initializer named v widened to f32 once at
+// compile time (small parameters such as norm weights, which a kernel
+// would otherwise widen on every call), or nil if v is not an initializer.
+func (c *compiler) constantF32(v string) []float32 {
+	t := c.constant(v)
+	if t == nil {
+		return nil
+	}
+	if t.DType == graph.F32 {
+		return t.F32()
+	}
+	f := make([]float32, t.Len())
+	tensor.ConvertToF32(f, t.DType, t.Bytes())
+	return f
+}
+
 // constant returns the initializer tensor named v, or nil.
 func (c *compiler) constant(v string) *tensor.Tensor {
 	if v == "" {

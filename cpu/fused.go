@@ -36,17 +36,22 @@ func (e *exec) paramF32(t *tensor.Tensor, n int, what string) (v []float32, done
 
 func buildRMSNorm(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error) {
 	eps := float32(n.Float("eps"))
+	wConst := c.constantF32(n.Input(1))
 	return func(e *exec, in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x := in[0]
 		if x.Rank() < 1 {
 			return nil, fmt.Errorf("x must have rank >= 1")
 		}
 		D := x.Shape[x.Rank()-1]
-		w, done, err := e.paramF32(in[1], D, "weight")
-		if err != nil {
-			return nil, err
+		w := wConst
+		if len(w) != D {
+			var done func()
+			var err error
+			if w, done, err = e.paramF32(in[1], D, "weight"); err != nil {
+				return nil, err
+			}
+			defer done()
 		}
-		defer done()
 		xf, tmp := e.asF32(x)
 		out := e.alloc(graph.F32, x.Shape...)
 		xv, ov := xf.F32(), out.F32()

@@ -74,9 +74,21 @@ func buildQuantizedMatMul(c *compiler, n *graph.Node, in []graph.TensorType) (ke
 		out := e.alloc(graph.F32, shape...)
 		rows := x.Len() / max(m.Cols, 1)
 		xv, y := xf.F32(), out.F32()
-		e.parallel(m.Rows, 32, func(lo, hi int) {
-			quant.MatMulRows(y, xv, rows, m, lo, hi)
-		})
+		// x is encoded once, before the rows are split over threads
+		// (which would otherwise wait for the first to encode it), and
+		// projections of the same x share the encoding.
+		if rows > 0 {
+			prep := quant.PrepareInput(xv, rows, m)
+			// One token: one contiguous half (third, ...) of the rows per
+			// thread, so that each streams its share in one run that its
+			// prefetches cover (finer dynamic chunks measured 5-8% slower).
+			grain := 32
+			if rows == 1 {
+				grain = max(grain, m.Rows/e.p.threads)
+			}
+			e.parallel(m.Rows, grain, func(lo, hi int) { prep.MatMulRows(y, m, lo, hi) })
+			prep.Release()
+		}
 		if tmp {
 			e.free(xf)
 		}

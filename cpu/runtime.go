@@ -41,7 +41,8 @@ func (r *Runtime) Capabilities() backend.Capabilities {
 func (r *Runtime) Close() error { return nil }
 
 // Load compiles a decoder graph (graph/decoder.go I/O) for sessions. The
-// graph's weight files are memory-mapped, never copied.
+// graph's weight files are memory-mapped; only the quantized matrices that
+// decoding streams are copied, into one region in run order (streamed.go).
 func (r *Runtime) Load(ctx context.Context, g *graph.Graph, opts backend.LoadOptions) (backend.Model, error) {
 	if err := r.Capabilities().Check(g); err != nil {
 		return nil, err
@@ -53,16 +54,23 @@ func (r *Runtime) Load(ctx context.Context, g *graph.Graph, opts backend.LoadOpt
 		m.store.Close()
 		return nil, err
 	}
-	all, last := decodeGraphs(g, m.logitsName)
-	var err error
-	if m.all, err = Compile(all, Options{Weights: m.store, Threads: opts.Threads, Profile: profile}); err != nil {
+	var src WeightSource = m.store
+	streamed, err := packStreamed(g, m.store)
+	if err != nil {
 		m.store.Close()
 		return nil, err
 	}
+	if streamed != nil {
+		m.streamed, src = streamed, streamed
+	}
+	all, last := decodeGraphs(g, m.logitsName)
+	if m.all, err = Compile(all, Options{Weights: src, Threads: opts.Threads, Profile: profile}); err != nil {
+		m.release()
+		return nil, err
+	}
 	if last != nil {
-		if m.last, err = Compile(last, Options{Weights: m.store, Threads: opts.Threads, Profile: profile}); err != nil {
-			m.all.Close()
-			m.store.Close()
+		if m.last, err = Compile(last, Options{Weights: src, Threads: opts.Threads, Profile: profile}); err != nil {
+			m.release()
 			return nil, err
 		}
 	}
@@ -72,11 +80,12 @@ func (r *Runtime) Load(ctx context.Context, g *graph.Graph, opts backend.LoadOpt
 
 // Model is a decoder graph loaded on the CPU.
 type Model struct {
-	mu      sync.Mutex // programs run one step at a time
-	store   *weights.Store
-	threads int
-	all     *Program // every position's logits
-	last    *Program // last position only (nil when the graph's head is not recognised)
+	mu       sync.Mutex // programs run one step at a time
+	store    *weights.Store
+	streamed *streamedWeights // streamed weights copied in run order (nil: none)
+	threads  int
+	all      *Program // every position's logits
+	last     *Program // last position only (nil when the graph's head is not recognised)
 
 	logitsName string
 	vocab      int
@@ -226,6 +235,9 @@ func (m *Model) Stats() backend.Stats {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	extra := map[string]float64{"threads": float64(m.all.threads)}
+	if m.streamed != nil {
+		extra["streamed_weight_bytes"] = float64(m.streamed.Size())
+	}
 	// With GRAPHPASS_CPU_PROFILE set, the time per op type ("op_ms.MatMul").
 	for _, p := range []*Program{m.all, m.last} {
 		if p == nil {
@@ -254,10 +266,20 @@ func (m *Model) Close() error {
 	if m.all == nil {
 		return nil
 	}
-	m.all.Close()
-	if m.last != nil {
-		m.last.Close()
+	return m.release()
+}
+
+// release closes what Load opened, programs before the weights they read.
+func (m *Model) release() error {
+	for _, p := range []*Program{m.all, m.last} {
+		if p != nil {
+			p.Close()
+		}
 	}
 	m.all, m.last = nil, nil
+	if m.streamed != nil {
+		m.streamed.Close()
+		m.streamed = nil
+	}
 	return m.store.Close()
 }

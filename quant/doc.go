@@ -67,7 +67,9 @@
 // the codes exactly in integer arithmetic; error ≤ 2^-23 of the group's
 // largest |x|, i.e. f32-accumulation level), "avx2" (AVX2/FMA in f32) or
 // "generic" (portable Go, all widths). The vector kernels take 4- and
-// 8-bit codes; 2, 3, 5 and 6 bits use the portable one. The results of
+// 8-bit codes; 2, 3, 5 and 6 bits use the portable one. The vnni kernel
+// for 4-bit groups of 64 and 128 runs on zmm registers and two rows at a
+// time, so that each x plane loaded serves both. The results of
 // the kernels agree to f32 rounding (tests compare each against a
 // float64 reference).
 package quant

@@ -102,26 +102,54 @@ func MatVecRows(dst, x []float32, m *Matrix, rowStart, rowEnd int) {
 
 // MatMulRows computes the [batch, Rows] product x · Wᵀ restricted to output
 // columns [rowStart, rowEnd): dst[b*m.Rows + r] = Σ_k x[b*m.Cols + k]·W[r,k].
-// x is row-major [batch, m.Cols]; dst is [batch, m.Rows]. Rows are taken
-// in chunks small enough to stay in cache while every batch row reads
-// them, so weight traffic does not grow with the batch.
+// x is row-major [batch, m.Cols]; dst is [batch, m.Rows].
 func MatMulRows(dst, x []float32, batch int, m *Matrix, rowStart, rowEnd int) {
 	checkCall(len(dst), batch, x, m, rowStart, rowEnd)
 	if rowStart == rowEnd || batch == 0 {
 		return
 	}
-	e := acquirePrepared(x, batch, m)
-	defer e.release()
-	if batch == 1 {
-		e.vecs[0].MatVecRows(dst, m, rowStart, rowEnd)
+	p := PrepareInput(x, batch, m)
+	defer p.Release()
+	p.MatMulRows(dst, m, rowStart, rowEnd)
+}
+
+// Prepared is an input x [batch, Cols] encoded for the kernels of one
+// matrix layout, taken from a small cache keyed by x's contents: the
+// q, k and v (or gate and up) projections of a token share one encoding.
+// A runtime prepares once, splits the rows over goroutines that call
+// MatMulRows concurrently, then releases it. x must not change meanwhile.
+type Prepared struct{ e *prepEntry }
+
+// PrepareInput encodes x (len batch·m.Cols) for products with matrices
+// laid out like m, or finds it already encoded.
+func PrepareInput(x []float32, batch int, m *Matrix) Prepared {
+	if batch < 1 || len(x) != batch*m.Cols {
+		panic(fmt.Sprintf("quant: x has %d values for batch %d of %d columns", len(x), batch, m.Cols))
+	}
+	return Prepared{acquirePrepared(x, batch, m)}
+}
+
+// Release returns the encoding to the cache.
+func (p Prepared) Release() { p.e.release() }
+
+// MatMulRows is the package's MatMulRows with x already prepared. Rows
+// are taken in chunks small enough to stay in cache while every batch row
+// reads them, so weight traffic does not grow with the batch.
+func (p Prepared) MatMulRows(dst []float32, m *Matrix, rowStart, rowEnd int) {
+	vecs := p.e.vecs
+	if len(dst) < (len(vecs)-1)*m.Rows+rowEnd {
+		panic(fmt.Sprintf("quant: dst has %d values for batch %d of [%d, %d]", len(dst), len(vecs), m.Rows, m.Cols))
+	}
+	if len(vecs) == 1 {
+		vecs[0].MatVecRows(dst, m, rowStart, rowEnd)
 		return
 	}
 	// ~64 KiB of packed weights per chunk: L2-resident across the batch.
 	chunk := max(1, 64<<10/(4*m.PackedWidth(m.Cols)))
 	for r := rowStart; r < rowEnd; r += chunk {
 		r1 := min(r+chunk, rowEnd)
-		for b := range e.vecs {
-			e.vecs[b].MatVecRows(dst[b*m.Rows:(b+1)*m.Rows], m, r, r1)
+		for b := range vecs {
+			vecs[b].MatVecRows(dst[b*m.Rows:(b+1)*m.Rows], m, r, r1)
 		}
 	}
 }

@@ -18,10 +18,13 @@ func matvec4AVX2(dst *float32, rows int, words *uint32, xp *float32, sbuf *float
 func matvec8AVX2(dst *float32, rows int, words *uint32, xp *float32, sbuf *float32, bterm *float32, groups int, bpg int)
 
 //go:noescape
-func matvec4VNNI(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int, bpg int)
+func matvec4VNNI512g64(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
 
 //go:noescape
-func matvec4VNNI64(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
+func matvec4VNNI512g64x2(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
+
+//go:noescape
+func matvec4VNNI512g128(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
 
 //go:noescape
 func matvec4VNNI32(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
@@ -29,12 +32,18 @@ func matvec4VNNI32(dst *float32, rows int, words *uint32, xd *int8, sbuf *float3
 //go:noescape
 func matvec8VNNI(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int, bpg int)
 
+//go:noescape
+func absMaxBits512(x *float32, n int) uint32
+
+//go:noescape
+func digits64x512(o *int8, stride int, x *float32, inv float32)
+
 func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
 func xgetbv() (eax, edx uint32)
 
 var hasAVX2, hasVNNI = detect()
 
-// detect reports AVX2+FMA+F16C and AVX-512 VNNI (with VL), each only when
+// detect reports AVX2+FMA+F16C and AVX-512 VNNI (with VL and BW), each only when
 // the OS saves the register state they need.
 func detect() (avx2, vnni bool) {
 	maxID, _, _, _ := cpuid(0, 0)
@@ -52,8 +61,9 @@ func detect() (avx2, vnni bool) {
 	}
 	_, ebx7, ecx7, _ := cpuid(7, 0)
 	avx2 = ebx7&(1<<5) != 0
-	const avx512f, avx512vl, avx512vnni = 1 << 16, 1 << 31, 1 << 11
-	vnni = avx2 && ebx7&(avx512f|avx512vl) == avx512f|avx512vl && ecx7&avx512vnni != 0 &&
+	const avx512f, avx512bw, avx512vl, avx512vnni = 1 << 16, 1 << 30, 1 << 31, 1 << 11
+	const avx512 = avx512f | avx512bw | avx512vl
+	vnni = avx2 && ebx7&avx512 == avx512 && ecx7&avx512vnni != 0 &&
 		xcr0&0xe0 == 0xe0 // opmask and zmm state
 	return avx2, vnni
 }
@@ -140,8 +150,12 @@ func prepareFixed(xd []int8, step, x []float32, bits, group int) bool {
 		// |f| orders like its bits with the sign cleared; Inf and NaN
 		// are the patterns from 0x7f800000 up.
 		var amax uint32
-		for _, f := range xs {
-			amax = max(amax, math.Float32bits(f)&0x7fffffff)
+		if group%32 == 0 {
+			amax = absMaxBits512(&xs[0], group) // the vnni kernels imply AVX-512
+		} else {
+			for _, f := range xs {
+				amax = max(amax, math.Float32bits(f)&0x7fffffff)
+			}
 		}
 		if amax >= 0x7f800000 {
 			return false
@@ -150,19 +164,26 @@ func prepareFixed(xd []int8, step, x []float32, bits, group int) bool {
 		step[j] = math.Float32frombits(uint32(e-fixedBits+127) << 23)
 		inv := math.Float32frombits(uint32(fixedBits-e+127) << 23)
 		out := xd[3*j*group : 3*(j+1)*group]
-		if bits == 4 {
-			// per block of 64 codes (32 for groups of 32), h = block/2
-			// bytes per plane: d0 even, d0 odd, d1 even, d1 odd, d2 even, d2 odd
-			block := min(group, 64)
-			h := block / 2
-			for b := 0; b < group; b += block {
-				o := out[3*b : 3*(b+block)]
-				xb := xs[b : b+block]
-				for t := 0; t < h; t++ {
-					e0, e1, e2 := digits(fixed(xb[2*t], inv))
-					o0, o1, o2 := digits(fixed(xb[2*t+1], inv))
-					o[t], o[h+t], o[2*h+t], o[3*h+t], o[4*h+t], o[5*h+t] = e0, o0, e1, o1, e2, o2
+		if bits == 4 && group == 32 {
+			// per group: d0 even, d0 odd, d1 even, d1 odd, d2 even, d2 odd (16 bytes each)
+			for t := 0; t < 16; t++ {
+				e0, e1, e2 := digits(fixed(xs[2*t], inv))
+				o0, o1, o2 := digits(fixed(xs[2*t+1], inv))
+				out[t], out[16+t], out[32+t], out[48+t], out[64+t], out[80+t] = e0, o0, e1, o1, e2, o2
+			}
+		} else if bits == 4 {
+			// 64-code blocks taken in pairs across the row (see the
+			// zmm kernels in kernel_amd64.s): plane P of block 2p+h at
+			// 384p + 64P + 32h; an odd last block alone, plane P at 32P.
+			blocks := len(x) / 64
+			for b := j * group / 64; b < (j+1)*group/64; b++ {
+				xb := x[64*b : 64*b+64]
+				base, planeStride, half := 192*b, 32, 0
+				if b < blocks&^1 {
+					base, planeStride, half = 384*(b/2), 64, 32*(b%2)
 				}
+				o := xd[base+half : base+half+5*planeStride+32]
+				digits64x512(&o[0], planeStride, &xb[0], inv)
 			}
 		} else {
 			// per 32-code block: d0, d1, d2
@@ -213,7 +234,7 @@ func matvecArch(dst []float32, v *Vec, m *Matrix, r0, r1 int) {
 	es := m.ScaleType.Size()
 	kind := scaleKind(m.ScaleType)
 	chunk := max(1, min(64, sbufFloats/gpr))
-	var sbuf [sbufFloats]float32
+	var sbuf [sbufFloats + 16]float32 // VPERMPS reads 64 bytes
 	var bterm [64]float32
 	for r := r0; r < r1; r += chunk {
 		n := min(chunk, r1-r)
@@ -221,11 +242,17 @@ func matvecArch(dst []float32, v *Vec, m *Matrix, r0, r1 int) {
 		w := &m.RowWords(r)[0]
 		switch {
 		case v.kernel == "vnni" && m.Bits == 4 && m.GroupSize == 64:
-			matvec4VNNI64(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr)
+			if even := n &^ 1; even > 0 {
+				matvec4VNNI512g64x2(&dst[r], even, w, &v.xd[0], &sbuf[0], &bterm[0], gpr)
+			}
+			if n&1 != 0 {
+				last := r + n - 1
+				matvec4VNNI512g64(&dst[last], 1, &m.RowWords(last)[0], &v.xd[0], &sbuf[(n-1)*gpr], &bterm[n-1], gpr)
+			}
 		case v.kernel == "vnni" && m.Bits == 4 && m.GroupSize == 32:
 			matvec4VNNI32(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr)
 		case v.kernel == "vnni" && m.Bits == 4:
-			matvec4VNNI(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr, m.GroupSize/64)
+			matvec4VNNI512g128(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr)
 		case v.kernel == "vnni":
 			matvec8VNNI(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr, m.GroupSize/32)
 		case m.Bits == 4:

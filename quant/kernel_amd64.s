@@ -10,9 +10,12 @@
 // for the top code, shifted down to stay within int32). 8-bit codes work
 // the same with 4 codes per word.
 //
-// Every block load is preceded by a prefetch 2 KiB ahead: decode streams
-// each weight once, and the hardware prefetcher alone left a single core
-// at a third of the streaming-read bandwidth (measured on AMD EPYC Zen 4).
+// Every block load is preceded by a prefetch into L2 16 KiB ahead: decode
+// streams each weight once, and the hardware prefetcher alone left a
+// single core at a third of the streaming-read bandwidth. Prefetching into
+// L1 (PREFETCHT0) 2-4 KiB ahead was 30-50% slower than into L2 16 KiB
+// ahead: L1's few miss buffers limited how much was in flight (measured
+// on AMD EPYC Zen 4, BenchmarkMatVec).
 //
 // A pre-pass (prepAVX2) widens a chunk of rows' scales to f32 and
 // computes their bias terms Σ_j bias_j·xsum_j, 8 groups per step; the main
@@ -157,16 +160,17 @@ pdone:
 	JNZ prow
 
 	// R8 and R9 now point at the next chunk's scales and biases: prefetch
-	// as many bytes as this chunk read, so that the next call (after the
-	// kernel has streamed this chunk's words) finds them in cache.
+	// the next three chunks' into L2 (the first two were asked for by the
+	// calls before), so that they arrive while the kernel streams words.
 	MOVQ R8, AX
 	SUBQ scales+16(FP), AX
+	IMULQ $3, AX
 	XORQ R10, R10
 ppref:
 	CMPQ R10, AX
 	JGE pprefdone
-	PREFETCHT0 (R8)(R10*1)
-	PREFETCHT0 (R9)(R10*1)
+	PREFETCHT1 (R8)(R10*1)
+	PREFETCHT1 (R9)(R10*1)
 	ADDQ $64, R10
 	JMP ppref
 pprefdone:
@@ -200,7 +204,7 @@ row4:
 
 group4:
 	MOVQ bpg+56(FP), R13
-	PREFETCHT0 2048(SI)
+	PREFETCHT1 16384(SI)
 	VMOVDQU (SI), Y4
 	VPAND Y9, Y4, Y5
 	VCVTDQ2PS Y5, Y5
@@ -217,7 +221,7 @@ group4:
 	JMP rest4
 
 block4:
-	PREFETCHT0 2048(SI)
+	PREFETCHT1 16384(SI)
 	VMOVDQU (SI), Y4
 	VPAND Y9, Y4, Y5
 	VCVTDQ2PS Y5, Y5
@@ -294,7 +298,7 @@ row8:
 
 group8:
 	MOVQ bpg+56(FP), R13
-	PREFETCHT0 2048(SI)
+	PREFETCHT1 16384(SI)
 	VMOVDQU (SI), Y4
 	VPAND Y9, Y4, Y5
 	VCVTDQ2PS Y5, Y5
@@ -305,7 +309,7 @@ group8:
 	JMP rest8
 
 block8:
-	PREFETCHT0 2048(SI)
+	PREFETCHT1 16384(SI)
 	VMOVDQU (SI), Y4
 	VPAND Y9, Y4, Y5
 	VCVTDQ2PS Y5, Y5
@@ -357,191 +361,6 @@ rest8:
 // 2t+1 (high nibble). xd holds per block 192 bytes: d0 of even codes, d0
 // of odd codes, d1 even, d1 odd, d2 even, d2 odd (32 bytes each).
 
-// func matvec4VNNI(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int, bpg int)
-TEXT ·matvec4VNNI(SB), NOSPLIT, $0-64
-	MOVQ dst+0(FP), DI
-	MOVQ rows+8(FP), CX
-	MOVQ words+16(FP), SI
-	MOVQ sbuf+32(FP), R12
-	MOVQ bterm+40(FP), R11
-
-	MOVL $0x0F0F0F0F, AX
-	VMOVD AX, X9
-	VPBROADCASTD X9, Y9
-	MOVL $0x47800000, AX // 65536.0
-	VMOVD AX, X10
-	VPBROADCASTD X10, Y10
-
-vrow4:
-	MOVQ xd+24(FP), R10
-	MOVQ groups+48(FP), BX
-	VXORPS Y8, Y8, Y8
-
-vgroup4:
-	MOVQ bpg+56(FP), R13
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-
-vblock4:
-	PREFETCHT0 2048(SI)
-	VMOVDQU (SI), Y3
-	VPAND Y9, Y3, Y4
-	VPSRLW $4, Y3, Y5
-	VPAND Y9, Y5, Y5
-	VPDPBUSD 0(R10), Y4, Y0
-	VPDPBUSD 64(R10), Y4, Y1
-	VPDPBUSD 128(R10), Y4, Y2
-	VPDPBUSD 32(R10), Y5, Y0
-	VPDPBUSD 96(R10), Y5, Y1
-	VPDPBUSD 160(R10), Y5, Y2
-	ADDQ $32, SI
-	ADDQ $192, R10
-	DECQ R13
-	JNZ vblock4
-
-	VPSLLD $8, Y1, Y1
-	VPADDD Y1, Y0, Y0
-	VCVTDQ2PS Y0, Y0
-	VCVTDQ2PS Y2, Y2
-	VFMADD231PS Y10, Y2, Y0
-	VBROADCASTSS (R12), Y6
-	VFMADD231PS Y6, Y0, Y8
-	ADDQ $4, R12
-	DECQ BX
-	JNZ vgroup4
-
-	VEXTRACTF128 $1, Y8, X0
-	VADDPS X0, X8, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS (R11), X0, X0
-	VMOVSS X0, (DI)
-	ADDQ $4, DI
-	ADDQ $4, R11
-	DECQ CX
-	JNZ vrow4
-	VZEROUPPER
-	RET
-
-// func matvec4VNNI64(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
-//
-// matvec4VNNI for groups of 64 (one block each), two groups per iteration
-// with separate accumulators: one accumulator chain per row made the
-// scale FMA's latency the limit.
-TEXT ·matvec4VNNI64(SB), NOSPLIT, $0-56
-	MOVQ dst+0(FP), DI
-	MOVQ rows+8(FP), CX
-	MOVQ words+16(FP), SI
-	MOVQ sbuf+32(FP), R12
-	MOVQ bterm+40(FP), R11
-
-	MOVL $0x0F0F0F0F, AX
-	VMOVD AX, X9
-	VPBROADCASTD X9, Y9
-	MOVL $0x47800000, AX // 65536.0
-	VMOVD AX, X10
-	VPBROADCASTD X10, Y10
-
-prow64:
-	MOVQ xd+24(FP), R10
-	MOVQ groups+48(FP), BX
-	VXORPS Y8, Y8, Y8
-	VXORPS Y6, Y6, Y6
-	CMPQ BX, $2
-	JLT psingle64
-
-ppair64:
-	PREFETCHT0 2048(SI)
-	VMOVDQU (SI), Y3
-	VMOVDQU 32(SI), Y11
-	VPAND Y9, Y3, Y4
-	VPSRLW $4, Y3, Y5
-	VPAND Y9, Y5, Y5
-	VPAND Y9, Y11, Y12
-	VPSRLW $4, Y11, Y13
-	VPAND Y9, Y13, Y13
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPXOR Y14, Y14, Y14
-	VPXOR Y15, Y15, Y15
-	VPXOR Y7, Y7, Y7
-	VPDPBUSD 0(R10), Y4, Y0
-	VPDPBUSD 64(R10), Y4, Y1
-	VPDPBUSD 128(R10), Y4, Y2
-	VPDPBUSD 192(R10), Y12, Y14
-	VPDPBUSD 256(R10), Y12, Y15
-	VPDPBUSD 320(R10), Y12, Y7
-	VPDPBUSD 32(R10), Y5, Y0
-	VPDPBUSD 96(R10), Y5, Y1
-	VPDPBUSD 160(R10), Y5, Y2
-	VPDPBUSD 224(R10), Y13, Y14
-	VPDPBUSD 288(R10), Y13, Y15
-	VPDPBUSD 352(R10), Y13, Y7
-	ADDQ $64, SI
-	ADDQ $384, R10
-
-	VPSLLD $8, Y1, Y1
-	VPADDD Y1, Y0, Y0
-	VCVTDQ2PS Y0, Y0
-	VCVTDQ2PS Y2, Y2
-	VFMADD231PS Y10, Y2, Y0
-	VBROADCASTSS (R12), Y3
-	VFMADD231PS Y3, Y0, Y8
-	VPSLLD $8, Y15, Y15
-	VPADDD Y15, Y14, Y14
-	VCVTDQ2PS Y14, Y14
-	VCVTDQ2PS Y7, Y7
-	VFMADD231PS Y10, Y7, Y14
-	VBROADCASTSS 4(R12), Y11
-	VFMADD231PS Y11, Y14, Y6
-	ADDQ $8, R12
-	SUBQ $2, BX
-	CMPQ BX, $2
-	JGE ppair64
-
-psingle64:
-	TESTQ BX, BX
-	JZ pend64
-	VMOVDQU (SI), Y3
-	VPAND Y9, Y3, Y4
-	VPSRLW $4, Y3, Y5
-	VPAND Y9, Y5, Y5
-	VPXOR Y0, Y0, Y0
-	VPXOR Y1, Y1, Y1
-	VPXOR Y2, Y2, Y2
-	VPDPBUSD 0(R10), Y4, Y0
-	VPDPBUSD 64(R10), Y4, Y1
-	VPDPBUSD 128(R10), Y4, Y2
-	VPDPBUSD 32(R10), Y5, Y0
-	VPDPBUSD 96(R10), Y5, Y1
-	VPDPBUSD 160(R10), Y5, Y2
-	ADDQ $32, SI
-	VPSLLD $8, Y1, Y1
-	VPADDD Y1, Y0, Y0
-	VCVTDQ2PS Y0, Y0
-	VCVTDQ2PS Y2, Y2
-	VFMADD231PS Y10, Y2, Y0
-	VBROADCASTSS (R12), Y3
-	VFMADD231PS Y3, Y0, Y8
-	ADDQ $4, R12
-
-pend64:
-	VADDPS Y6, Y8, Y8
-	VEXTRACTF128 $1, Y8, X0
-	VADDPS X0, X8, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS (R11), X0, X0
-	VMOVSS X0, (DI)
-	ADDQ $4, DI
-	ADDQ $4, R11
-	DECQ CX
-	JNZ prow64
-	VZEROUPPER
-	RET
-
 // 4-bit codes in groups of 32: the same with 16-byte blocks (one group
 // each) in xmm registers; xd holds 96 bytes per block.
 
@@ -566,7 +385,7 @@ wrow4:
 	VXORPS X8, X8, X8
 
 wgroup4:
-	PREFETCHT0 2048(SI)
+	PREFETCHT1 16384(SI)
 	VMOVDQU (SI), X3
 	VPAND X9, X3, X4
 	VPSRLW $4, X3, X5
@@ -631,7 +450,7 @@ vgroup8:
 	VPXOR Y2, Y2, Y2
 
 vblock8:
-	PREFETCHT0 2048(SI)
+	PREFETCHT1 16384(SI)
 	VMOVDQU (SI), Y3
 	VPDPBUSD 0(R10), Y3, Y0
 	VPDPBUSD 32(R10), Y3, Y1
@@ -682,4 +501,447 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	XGETBV
 	MOVL AX, eax+0(FP)
 	MOVL DX, edx+4(FP)
+	RET
+
+// AVX-512 VNNI kernels for 4-bit codes in groups of 64 and 128, on zmm
+// registers: one 64-byte load holds two 64-code blocks (two groups of 64,
+// or one group of 128), and each VPDPBUSD multiplies 64 codes by 64 bytes
+// of one digit plane of x. prepareFixed lays x out per pair of blocks
+// A, B as d0 even (A, B), d0 odd, d1 even, d1 odd, d2 even, d2 odd, 64
+// bytes each, so that dword lanes 0-7 of every accumulator belong to
+// block A and lanes 8-15 to block B. A row with an odd number of blocks
+// ends with one block in the single-block layout (32-byte planes), taken
+// with ymm registers like matvec4VNNI64.
+
+// PAIR4 multiplies the pair of blocks at (SI) with the x planes at (R10)
+// and leaves the pair's 16 lane sums, as f32 but not yet scaled, in Z0.
+#define PAIR4 \
+	PREFETCHT1 16384(SI) \
+	VMOVDQU64 (SI), Z3 \
+	VPANDD Z9, Z3, Z4 \
+	VPSRLW $4, Z3, Z5 \
+	VPANDD Z9, Z5, Z5 \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPDPBUSD 0(R10), Z4, Z0 \
+	VPDPBUSD 128(R10), Z4, Z1 \
+	VPDPBUSD 256(R10), Z4, Z2 \
+	VPDPBUSD 64(R10), Z5, Z0 \
+	VPDPBUSD 192(R10), Z5, Z1 \
+	VPDPBUSD 320(R10), Z5, Z2 \
+	VPSLLD $8, Z1, Z1 \
+	VPADDD Z1, Z0, Z0 \
+	VCVTDQ2PS Z0, Z0 \
+	VCVTDQ2PS Z2, Z2 \
+	VFMADD231PS Z10, Z2, Z0 \
+	ADDQ $64, SI \
+	ADDQ $384, R10
+
+// Constants: the nibble mask and 2^16 (the weight of digit 2).
+#define SETUP4 \
+	MOVL $0x0F0F0F0F, AX \
+	VPBROADCASTD AX, Z9 \
+	MOVL $0x47800000, AX \
+	VPBROADCASTD AX, Z10
+
+// ROWEND4 adds the row's lanes (Z8, Z6) and its bias term and stores it.
+#define ROWEND4 \
+	VADDPS Z6, Z8, Z8 \
+	VEXTRACTF64X4 $1, Z8, Y0 \
+	VADDPS Y0, Y8, Y0 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS X1, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VADDSS (R11), X0, X0 \
+	VMOVSS X0, (DI) \
+	ADDQ $4, DI \
+	ADDQ $4, R11
+
+// func matvec4VNNI512g64(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
+//
+// Groups of 64: a pair is two groups, whose scales sbuf[j], sbuf[j+1]
+// VPERMPS spreads over lanes 0-7 and 8-15 (it reads 64 bytes of sbuf,
+// which the caller pads).
+TEXT ·matvec4VNNI512g64(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ rows+8(FP), CX
+	MOVQ words+16(FP), SI
+	MOVQ sbuf+32(FP), R12
+	MOVQ bterm+40(FP), R11
+	SETUP4
+	MOVQ $·pairIndex(SB), AX
+	VMOVDQU64 (AX), Z16
+
+z64row:
+	MOVQ xd+24(FP), R10
+	MOVQ groups+48(FP), BX
+	VPXORD Z8, Z8, Z8
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	CMPQ BX, $4
+	JLT z64pair
+
+z64quad:
+	PAIR4
+	VPERMPS (R12), Z16, Z3
+	VFMADD231PS Z3, Z0, Z8
+	PAIR4
+	VPERMPS 8(R12), Z16, Z3
+	VFMADD231PS Z3, Z0, Z6
+	ADDQ $16, R12
+	SUBQ $4, BX
+	CMPQ BX, $4
+	JGE z64quad
+
+z64pair:
+	CMPQ BX, $2
+	JLT z64single
+	PAIR4
+	VPERMPS (R12), Z16, Z3
+	VFMADD231PS Z3, Z0, Z8
+	ADDQ $8, R12
+	SUBQ $2, BX
+
+z64single:
+	TESTQ BX, BX
+	JZ z64end
+	VMOVDQU (SI), Y3
+	VPAND Y9, Y3, Y4
+	VPSRLW $4, Y3, Y5
+	VPAND Y9, Y5, Y5
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+	VPXOR Y2, Y2, Y2
+	VPDPBUSD 0(R10), Y4, Y0
+	VPDPBUSD 64(R10), Y4, Y1
+	VPDPBUSD 128(R10), Y4, Y2
+	VPDPBUSD 32(R10), Y5, Y0
+	VPDPBUSD 96(R10), Y5, Y1
+	VPDPBUSD 160(R10), Y5, Y2
+	ADDQ $32, SI
+	VPSLLD $8, Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y2, Y2
+	VFMADD231PS Y10, Y2, Y0
+	VBROADCASTSS (R12), Y3
+	VFMADD231PS Y3, Y0, Y7 // not Y8: writing a ymm clears the zmm's upper half
+	ADDQ $4, R12
+
+z64end:
+	VADDPS Z7, Z8, Z8
+	ROWEND4
+	DECQ CX
+	JNZ z64row
+	VZEROUPPER
+	RET
+
+// func matvec4VNNI512g128(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
+//
+// Groups of 128: a pair is one group, one scale.
+TEXT ·matvec4VNNI512g128(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ rows+8(FP), CX
+	MOVQ words+16(FP), SI
+	MOVQ sbuf+32(FP), R12
+	MOVQ bterm+40(FP), R11
+	SETUP4
+
+z128row:
+	MOVQ xd+24(FP), R10
+	MOVQ groups+48(FP), BX
+	VPXORD Z8, Z8, Z8
+	VPXORD Z6, Z6, Z6
+	CMPQ BX, $2
+	JLT z128one
+
+z128two:
+	PAIR4
+	VBROADCASTSS (R12), Z3
+	VFMADD231PS Z3, Z0, Z8
+	PAIR4
+	VBROADCASTSS 4(R12), Z3
+	VFMADD231PS Z3, Z0, Z6
+	ADDQ $8, R12
+	SUBQ $2, BX
+	CMPQ BX, $2
+	JGE z128two
+
+z128one:
+	TESTQ BX, BX
+	JZ z128end
+	PAIR4
+	VBROADCASTSS (R12), Z3
+	VFMADD231PS Z3, Z0, Z8
+	ADDQ $4, R12
+
+z128end:
+	ROWEND4
+	DECQ CX
+	JNZ z128row
+	VZEROUPPER
+	RET
+
+// pairIndex spreads two scales over the lanes of two blocks.
+DATA ·pairIndex+0(SB)/8, $0
+DATA ·pairIndex+8(SB)/8, $0
+DATA ·pairIndex+16(SB)/8, $0
+DATA ·pairIndex+24(SB)/8, $0
+DATA ·pairIndex+32(SB)/8, $0x0000000100000001
+DATA ·pairIndex+40(SB)/8, $0x0000000100000001
+DATA ·pairIndex+48(SB)/8, $0x0000000100000001
+DATA ·pairIndex+56(SB)/8, $0x0000000100000001
+GLOBL ·pairIndex(SB), RODATA|NOPTR, $64
+
+// PAIR4X2 is PAIR4 for two rows at once (codes at (SI) and (SI)(R13*1)),
+// so each x plane is loaded once for both: the single-row kernel issues
+// seven 64-byte loads per 128 weights, which bounded it in cache. Lane
+// sums (f32, unscaled) are left in Z0 (first row) and Z11 (second row).
+#define PAIR4X2 \
+	PREFETCHT1 16384(SI) \
+	PREFETCHT1 16384(SI)(R13*1) \
+	VMOVDQU64 0(R10), Z20 \
+	VMOVDQU64 64(R10), Z21 \
+	VMOVDQU64 128(R10), Z22 \
+	VMOVDQU64 192(R10), Z23 \
+	VMOVDQU64 256(R10), Z24 \
+	VMOVDQU64 320(R10), Z25 \
+	VMOVDQU64 (SI), Z3 \
+	VMOVDQU64 (SI)(R13*1), Z12 \
+	VPANDD Z9, Z3, Z4 \
+	VPSRLW $4, Z3, Z5 \
+	VPANDD Z9, Z5, Z5 \
+	VPANDD Z9, Z12, Z13 \
+	VPSRLW $4, Z12, Z14 \
+	VPANDD Z9, Z14, Z14 \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z11, Z11, Z11 \
+	VPXORD Z15, Z15, Z15 \
+	VPXORD Z17, Z17, Z17 \
+	VPDPBUSD Z20, Z4, Z0 \
+	VPDPBUSD Z22, Z4, Z1 \
+	VPDPBUSD Z24, Z4, Z2 \
+	VPDPBUSD Z20, Z13, Z11 \
+	VPDPBUSD Z22, Z13, Z15 \
+	VPDPBUSD Z24, Z13, Z17 \
+	VPDPBUSD Z21, Z5, Z0 \
+	VPDPBUSD Z23, Z5, Z1 \
+	VPDPBUSD Z25, Z5, Z2 \
+	VPDPBUSD Z21, Z14, Z11 \
+	VPDPBUSD Z23, Z14, Z15 \
+	VPDPBUSD Z25, Z14, Z17 \
+	VPSLLD $8, Z1, Z1 \
+	VPADDD Z1, Z0, Z0 \
+	VCVTDQ2PS Z0, Z0 \
+	VCVTDQ2PS Z2, Z2 \
+	VFMADD231PS Z10, Z2, Z0 \
+	VPSLLD $8, Z15, Z15 \
+	VPADDD Z15, Z11, Z11 \
+	VCVTDQ2PS Z11, Z11 \
+	VCVTDQ2PS Z17, Z17 \
+	VFMADD231PS Z10, Z17, Z11 \
+	ADDQ $64, SI \
+	ADDQ $384, R10
+
+// func matvec4VNNI512g64x2(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
+//
+// matvec4VNNI512g64 for an even number of rows, two at a time.
+TEXT ·matvec4VNNI512g64x2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ rows+8(FP), CX
+	SHRQ $1, CX
+	MOVQ words+16(FP), SI
+	MOVQ sbuf+32(FP), R12
+	MOVQ bterm+40(FP), R11
+	MOVQ groups+48(FP), R13
+	SHLQ $5, R13 // bytes per row of codes: 32 per group
+	MOVQ groups+48(FP), R14
+	SHLQ $2, R14 // bytes per row of sbuf
+	SETUP4
+	MOVQ $·pairIndex(SB), AX
+	VMOVDQU64 (AX), Z16
+
+x2row:
+	MOVQ xd+24(FP), R10
+	MOVQ groups+48(FP), BX
+	VPXORD Z8, Z8, Z8
+	VPXORD Z18, Z18, Z18
+	VPXORD Z27, Z27, Z27
+	VPXORD Z28, Z28, Z28
+	CMPQ BX, $2
+	JLT x2single
+
+x2pair:
+	PAIR4X2
+	VPERMPS (R12), Z16, Z19
+	VFMADD231PS Z19, Z0, Z8
+	VPERMPS (R12)(R14*1), Z16, Z26
+	VFMADD231PS Z26, Z11, Z18
+	ADDQ $8, R12
+	SUBQ $2, BX
+	CMPQ BX, $2
+	JGE x2pair
+
+x2single:
+	TESTQ BX, BX
+	JZ x2end
+	VMOVDQU64 0(R10), Y20
+	VMOVDQU64 32(R10), Y21
+	VMOVDQU64 64(R10), Y22
+	VMOVDQU64 96(R10), Y23
+	VMOVDQU64 128(R10), Y24
+	VMOVDQU64 160(R10), Y25
+	VMOVDQU (SI), Y3
+	VMOVDQU (SI)(R13*1), Y12
+	VPAND Y9, Y3, Y4
+	VPSRLW $4, Y3, Y5
+	VPAND Y9, Y5, Y5
+	VPANDD Y9, Y12, Y13
+	VPSRLW $4, Y12, Y14
+	VPANDD Y9, Y14, Y14
+	VPXORD Y0, Y0, Y0
+	VPXORD Y1, Y1, Y1
+	VPXORD Y2, Y2, Y2
+	VPXORD Y11, Y11, Y11
+	VPXORD Y15, Y15, Y15
+	VPXORD Y17, Y17, Y17
+	VPDPBUSD Y20, Y4, Y0
+	VPDPBUSD Y22, Y4, Y1
+	VPDPBUSD Y24, Y4, Y2
+	VPDPBUSD Y21, Y5, Y0
+	VPDPBUSD Y23, Y5, Y1
+	VPDPBUSD Y25, Y5, Y2
+	VPDPBUSD Y20, Y13, Y11
+	VPDPBUSD Y22, Y13, Y15
+	VPDPBUSD Y24, Y13, Y17
+	VPDPBUSD Y21, Y14, Y11
+	VPDPBUSD Y23, Y14, Y15
+	VPDPBUSD Y25, Y14, Y17
+	ADDQ $32, SI
+	VPSLLD $8, Y1, Y1
+	VPADDD Y1, Y0, Y0
+	VCVTDQ2PS Y0, Y0
+	VCVTDQ2PS Y2, Y2
+	VFMADD231PS Y10, Y2, Y0
+	VBROADCASTSS (R12), Y19
+	VFMADD231PS Y19, Y0, Y27 // not Y8: writing a ymm clears the zmm's upper half
+	VPSLLD $8, Y15, Y15
+	VPADDD Y15, Y11, Y11
+	VCVTDQ2PS Y11, Y11
+	VCVTDQ2PS Y17, Y17
+	VFMADD231PS Y10, Y17, Y11
+	VBROADCASTSS (R12)(R14*1), Y26
+	VFMADD231PS Y26, Y11, Y28
+	ADDQ $4, R12
+
+x2end:
+	VADDPS Z27, Z8, Z8
+	VADDPS Z28, Z18, Z18
+	// Row one's sum to dst[0], row two's to dst[1].
+	VEXTRACTF64X4 $1, Z8, Y0
+	VADDPS Y0, Y8, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS (R11), X0, X0
+	VMOVSS X0, (DI)
+	VEXTRACTF64X4 $1, Z18, Y0
+	VADDPS Y0, Y18, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VADDSS 4(R11), X0, X0
+	VMOVSS X0, 4(DI)
+	ADDQ $8, DI
+	ADDQ $8, R11
+	// The first row's codes and scales end where the second's begin:
+	// skip the second's.
+	ADDQ R13, SI
+	ADDQ R14, R12
+	DECQ CX
+	JNZ x2row
+	VZEROUPPER
+	RET
+
+// func absMaxBits512(x *float32, n int) uint32
+//
+// The largest |x[i]| bit pattern (sign cleared) of n floats, n a multiple
+// of 32; Inf and NaN patterns compare above every finite one.
+TEXT ·absMaxBits512(SB), NOSPLIT, $0-20
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z3
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+amloop:
+	VPANDD (SI), Z3, Z4
+	VPMAXUD Z4, Z0, Z0
+	VPANDD 64(SI), Z3, Z5
+	VPMAXUD Z5, Z1, Z1
+	ADDQ $128, SI
+	SUBQ $32, CX
+	JNZ amloop
+	VPMAXUD Z1, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y1
+	VPMAXUD Y1, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPMAXUD X1, X0, X0
+	VPSHUFD $0x4e, X0, X1
+	VPMAXUD X1, X0, X0
+	VPSHUFD $0xb1, X0, X1
+	VPMAXUD X1, X0, X0
+	VMOVD X0, AX
+	MOVL AX, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func digits64x512(o *int8, stride int, x *float32, inv float32)
+//
+// Encodes a 64-code block for the 4-bit vnni kernels: X = rint(x·inv)
+// (the product rounded to f32, then to an integer half to even, as
+// VCVTPS2DQ does under the default rounding mode), split into signed
+// digits X = d2·2^16 + d1·2^8 + d0, stored as planes d0 even, d0 odd, d1
+// even, d1 odd, d2 even, d2 odd at o + P·stride (32 bytes each). Even and
+// odd elements are the low and high dwords of each qword, which VPMOVQB
+// narrows to bytes.
+TEXT ·digits64x512(SB), NOSPLIT, $0-28
+	MOVQ o+0(FP), DI
+	MOVQ stride+8(FP), DX
+	MOVQ x+16(FP), SI
+	VBROADCASTSS inv+24(FP), Z7
+	LEAQ (DX)(DX*2), R8 // 3·stride
+	MOVQ $4, CX
+dgloop:
+	VMULPS (SI), Z7, Z0
+	VCVTPS2DQ Z0, Z0 // X
+	VPSLLD $24, Z0, Z1
+	VPSRAD $24, Z1, Z1 // d0
+	VPSUBD Z1, Z0, Z0
+	VPSRAD $8, Z0, Z0 // X1
+	VPSLLD $24, Z0, Z2
+	VPSRAD $24, Z2, Z2 // d1
+	VPSUBD Z2, Z0, Z0
+	VPSRAD $8, Z0, Z0 // d2
+	VPMOVQB Z1, (DI)
+	VPSRLQ $32, Z1, Z1
+	VPMOVQB Z1, (DI)(DX*1)
+	VPMOVQB Z2, (DI)(DX*2)
+	VPSRLQ $32, Z2, Z2
+	VPMOVQB Z2, (DI)(R8*1)
+	VPMOVQB Z0, (DI)(DX*4)
+	VPSRLQ $32, Z0, Z0
+	LEAQ (DI)(DX*4), R9
+	VPMOVQB Z0, (R9)(DX*1)
+	ADDQ $64, SI
+	ADDQ $8, DI
+	DECQ CX
+	JNZ dgloop
+	VZEROUPPER
 	RET

@@ -61,7 +61,11 @@ func testKernels(t *testing.T) {
 			for _, g := range SupportedGroupSizes {
 				p := Params{bits, g}
 				t.Run(fmt.Sprintf("%s/%d/%d", dt, bits, g), func(t *testing.T) {
-					for _, cols := range []int{3 * 128, 5 * 128} { // odd and even group counts
+					// odd and even counts of groups and of 64-code blocks
+					for _, cols := range []int{3 * 64, 3 * 128, 5 * 128} {
+						if cols%g != 0 {
+							continue
+						}
 						rows := 37
 						m, err := Quantize(randMatrix(rng, rows, cols, dt), rows, cols, p, dt)
 						if err != nil {

@@ -1,0 +1,98 @@
+package cpu
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// visits runs parallelFor and counts how often each index was covered.
+func visits(threads, n, grain int) []int32 {
+	hits := make([]int32, n)
+	parallelFor(threads, n, grain, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			atomic.AddInt32(&hits[i], 1)
+		}
+	})
+	return hits
+}
+
+func TestParallelForCoversEachIndexOnce(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 8} {
+		for _, n := range []int{0, 1, 2, 7, 64, 1000, 4097} {
+			for _, grain := range []int{0, 1, 5, 32, 5000} {
+				for i, h := range visits(threads, n, grain) {
+					if h != 1 {
+						t.Fatalf("threads %d, n %d, grain %d: index %d covered %d times", threads, n, grain, i, h)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestParallelForRepanicsInCaller(t *testing.T) {
+	for round := 0; round < 3; round++ {
+		func() {
+			defer func() {
+				if r := recover(); r != "boom" {
+					t.Fatalf("recovered %v, want boom", r)
+				}
+			}()
+			parallelFor(4, 1000, 1, func(lo, hi int) {
+				if lo <= 500 && 500 < hi {
+					panic("boom")
+				}
+			})
+			t.Fatal("no panic")
+		}()
+		// The pool stays usable after a chunk panicked.
+		for i, h := range visits(4, 1000, 1) {
+			if h != 1 {
+				t.Fatalf("after panic: index %d covered %d times", i, h)
+			}
+		}
+	}
+}
+
+// Regions started from many goroutines at once, and regions nested in
+// regions, fall back to goroutines when the pool is busy: all complete.
+func TestParallelForConcurrentAndNested(t *testing.T) {
+	var wg sync.WaitGroup
+	var total atomic.Int64
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < 50; r++ {
+				parallelFor(2, 16, 1, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						parallelFor(2, 10, 1, func(lo, hi int) { total.Add(int64(hi - lo)) })
+					}
+				})
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("parallel regions did not finish (deadlock?)")
+	}
+	if got, want := total.Load(), int64(8*50*16*10); got != want {
+		t.Fatalf("covered %d items, want %d", got, want)
+	}
+}
+
+// A worker that parked after spinning wakes for the next region.
+func TestParallelForAfterIdle(t *testing.T) {
+	visits(2, 100, 1)
+	time.Sleep(3 * spinFor)
+	for i, h := range visits(2, 100, 1) {
+		if h != 1 {
+			t.Fatalf("after idle: index %d covered %d times", i, h)
+		}
+	}
+}

@@ -1,0 +1,134 @@
+package cpu
+
+import (
+	"runtime"
+	"sync"
+
+	"github.com/graphpass/graphpass/graph"
+	"github.com/graphpass/graphpass/weights"
+)
+
+// Decoding a token streams every weight matrix from memory once, so the
+// 4-bit kernels run at the speed memory delivers their codes. Streamed
+// weights (the packed words, scales and biases of QuantizedMatMul) are
+// therefore copied once, at load, into one region that holds them in
+// execution order, backed by transparent huge pages where the OS offers
+// them (Linux): the kernels' prefetches then run from one matrix into the
+// next, and a page walk covers 2 MiB instead of 4 KiB. On the
+// Qwen3-0.6B shape this made the 4-bit products about 10% faster than
+// reading the same bytes from the mapped checkpoint (measured with the
+// quant package's decode benchmark, EPYC Zen 4, 2 cores). Everything
+// else stays mapped from the checkpoint, never copied.
+
+// streamedWeights is a WeightSource that serves the streamed initializers
+// from the packed region and the rest from src.
+type streamedWeights struct {
+	src    WeightSource
+	packed map[graph.WeightRef][]byte
+	region []byte
+	free   func()
+}
+
+// packStreamed copies the streamed initializers of g (and of its
+// subgraphs) read through src into a new region, in the order the nodes
+// run. It returns nil when g streams nothing worth packing.
+func packStreamed(g *graph.Graph, src WeightSource) (*streamedWeights, error) {
+	var order []*graph.Initializer
+	seen := map[graph.WeightRef]bool{}
+	var total int64
+	var walk func(g *graph.Graph, scopes []*graph.Graph)
+	walk = func(g *graph.Graph, scopes []*graph.Graph) {
+		scopes = append(scopes, g)
+		for _, n := range g.Nodes {
+			if n.Op == "QuantizedMatMul" {
+				for _, name := range n.Inputs[1:min(4, len(n.Inputs))] {
+					in := lookupInitializer(scopes, name)
+					if in == nil || in.Ref == nil || seen[*in.Ref] {
+						continue
+					}
+					seen[*in.Ref] = true
+					order = append(order, in)
+					total += alignUp(in.Ref.Length, 64)
+				}
+			}
+			for _, sub := range n.Subgraphs {
+				walk(sub, scopes)
+			}
+		}
+	}
+	walk(g, nil)
+	if total == 0 {
+		return nil, nil
+	}
+	region, free := allocStreamRegion(int(total))
+	s := &streamedWeights{src: src, packed: make(map[graph.WeightRef][]byte, len(order)), region: region, free: free}
+	offsets := make([]int64, len(order)+1)
+	for i, in := range order {
+		offsets[i+1] = offsets[i] + alignUp(in.Ref.Length, 64)
+	}
+	errs := make([]error, len(order))
+	var mu sync.Mutex
+	// Copying faults in both the checkpoint's pages and the region's:
+	// spread it over the cores.
+	parallelFor(runtime.GOMAXPROCS(0), len(order), 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			in := order[i]
+			b, err := src.Bytes(in)
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			dst := region[offsets[i] : offsets[i]+int64(len(b)) : offsets[i]+int64(len(b))]
+			copy(dst, b)
+			if _, mapped := src.(*weights.Store); mapped {
+				// The copy is what runs; the mapped pages need not stay
+				// resident (the page cache keeps them, and a re-read of a
+				// page just maps it again).
+				dropMappedPages(b)
+			}
+			mu.Lock()
+			s.packed[*in.Ref] = dst
+			mu.Unlock()
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// lookupInitializer finds name in the innermost scope that defines it.
+func lookupInitializer(scopes []*graph.Graph, name string) *graph.Initializer {
+	for i := len(scopes) - 1; i >= 0; i-- {
+		if in := scopes[i].Initializer(name); in != nil {
+			return in
+		}
+	}
+	return nil
+}
+
+func alignUp(n, a int64) int64 { return (n + a - 1) / a * a }
+
+// Bytes serves in from the packed region when it was packed.
+func (s *streamedWeights) Bytes(in *graph.Initializer) ([]byte, error) {
+	if in.Ref != nil {
+		if b, ok := s.packed[*in.Ref]; ok && int64(len(b)) == in.Type.ByteSize() {
+			return b, nil
+		}
+	}
+	return s.src.Bytes(in)
+}
+
+// Size is the bytes packed.
+func (s *streamedWeights) Size() int64 { return int64(len(s.region)) }
+
+// Close releases the region; nothing may read the packed weights after.
+func (s *streamedWeights) Close() {
+	if s.free != nil {
+		s.free()
+		s.free, s.packed, s.region = nil, nil, nil
+	}
+}
