@@ -1,0 +1,42 @@
+package cpu
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/graphpass/graphpass/backend"
+	"github.com/graphpass/graphpass/model"
+)
+
+// The 4-bit matrices copied into the streamed region must give the same
+// logits, bit for bit, as reading them from the mapped checkpoint.
+func TestStreamedWeightsMatchMapped(t *testing.T) {
+	run := func(streamed string) ([][]int32, [][]float32, backend.Stats) {
+		t.Setenv("GRAPHPASS_CPU_STREAMED", streamed)
+		m := loadModel(t, "qwen3-tiny-mlx4bit", model.BuildOptions{})
+		s, err := m.NewSession(context.Background(), backend.SessionOptions{Batch: 1, MaxSeq: 32})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ids, logits := greedy(t, s, [][]int32{{1, 2, 3, 4, 5}}, nil, 6)
+		return ids, logits, m.Stats()
+	}
+	mappedIDs, mapped, st0 := run("0")
+	streamedIDs, streamed, st1 := run("")
+	if st0.Extra["streamed_weight_bytes"] != 0 {
+		t.Fatalf("GRAPHPASS_CPU_STREAMED=0 still copied %v bytes", st0.Extra["streamed_weight_bytes"])
+	}
+	if st1.Extra["streamed_weight_bytes"] <= 0 {
+		t.Fatalf("no weights were streamed from the packed region: %v", st1.Extra)
+	}
+	if !slices.Equal(mappedIDs[0], streamedIDs[0]) {
+		t.Fatalf("greedy ids differ: mapped %v, streamed %v", mappedIDs, streamedIDs)
+	}
+	for k := range mapped {
+		if !slices.Equal(mapped[k], streamed[k]) {
+			t.Fatalf("step %d: logits differ between mapped and streamed weights", k)
+		}
+	}
+}
