@@ -12,13 +12,13 @@ import (
 // 4-bit kernels run at the speed memory delivers their codes. Streamed
 // weights (the packed words, scales and biases of QuantizedMatMul) are
 // therefore copied once, at load, into one region that holds them in
-// execution order, backed by transparent huge pages where the OS offers
-// them (Linux): the kernels' prefetches then run from one matrix into the
-// next, and a page walk covers 2 MiB instead of 4 KiB. On the
-// Qwen3-0.6B shape this made the 4-bit products about 10% faster than
-// reading the same bytes from the mapped checkpoint (measured with the
-// quant package's decode benchmark, EPYC Zen 4, 2 cores). Everything
-// else stays mapped from the checkpoint, never copied.
+// execution order, backed by transparent huge pages: the kernels'
+// prefetches run on from one matrix into the next, and a TLB entry covers
+// 2 MiB instead of 4 KiB. On the Qwen3-0.6B shape this made 4-bit decode
+// about 9% faster than reading the mapped checkpoint (EPYC Zen 4, two
+// cores). Only on Linux, where that was measured; elsewhere, and when
+// GRAPHPASS_CPU_STREAMED=0 or the copy would take more than half the
+// available memory, every weight stays mapped.
 
 // streamedWeights is a WeightSource that serves the streamed initializers
 // from the packed region and the rest from src.
@@ -33,6 +33,9 @@ type streamedWeights struct {
 // subgraphs) read through src into a new region, in the order the nodes
 // run. It returns nil when g streams nothing worth packing.
 func packStreamed(g *graph.Graph, src WeightSource) (*streamedWeights, error) {
+	if !copyStreamed {
+		return nil, nil
+	}
 	var order []*graph.Initializer
 	seen := map[graph.WeightRef]bool{}
 	var total int64
@@ -57,7 +60,9 @@ func packStreamed(g *graph.Graph, src WeightSource) (*streamedWeights, error) {
 		}
 	}
 	walk(g, nil)
-	if total == 0 {
+	// Copy only what fits comfortably: the mapped file can always be
+	// paged back in, an anonymous copy cannot.
+	if total == 0 || total > availableMemory()/2 {
 		return nil, nil
 	}
 	region, free := allocStreamRegion(int(total))

@@ -1,10 +1,17 @@
 package cpu
 
 import (
+	"math"
+	"os"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
+
+// copyStreamed says whether Load copies streamed weights (streamed.go).
+const copyStreamed = true
 
 // allocStreamRegion maps n bytes of anonymous memory and asks for
 // transparent huge pages (honoured when THP is "always" or "madvise").
@@ -30,4 +37,21 @@ func dropMappedPages(b []byte) {
 		return
 	}
 	_ = unix.Madvise(b[lo-start:hi-start], unix.MADV_DONTNEED)
+}
+
+// availableMemory is the kernel's estimate of memory available without
+// swapping (MemAvailable in /proc/meminfo), or a large value if unknown.
+func availableMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return math.MaxInt64
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "MemAvailable:"); ok {
+			if kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64); err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return math.MaxInt64
 }
