@@ -45,7 +45,7 @@ func packStreamed(g *graph.Graph, src WeightSource) (*streamedWeights, error) {
 		for _, n := range g.Nodes {
 			if n.Op == "QuantizedMatMul" {
 				for _, name := range n.Inputs[1:min(4, len(n.Inputs))] {
-					in := lookupInitializer(scopes, name)
+					in := graph.LookupInitializer(scopes, name)
 					if in == nil || in.Ref == nil || seen[*in.Ref] {
 						continue
 					}
@@ -103,16 +103,6 @@ func packStreamed(g *graph.Graph, src WeightSource) (*streamedWeights, error) {
 		}
 	}
 	return s, nil
-}
-
-// lookupInitializer finds name in the innermost scope that defines it.
-func lookupInitializer(scopes []*graph.Graph, name string) *graph.Initializer {
-	for i := len(scopes) - 1; i >= 0; i-- {
-		if in := scopes[i].Initializer(name); in != nil {
-			return in
-		}
-	}
-	return nil
 }
 
 func alignUp(n, a int64) int64 { return (n + a - 1) / a * a }

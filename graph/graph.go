@@ -209,6 +209,19 @@ func (g *Graph) Initializer(name string) *Initializer {
 	return nil
 }
 
+// LookupInitializer finds the initializer named name in the innermost of
+// scopes (a graph, then the subgraphs nested in it, last innermost) that
+// defines it, or returns nil: a subgraph sees the initializers of the
+// graphs around it.
+func LookupInitializer(scopes []*Graph, name string) *Initializer {
+	for i := len(scopes) - 1; i >= 0; i-- {
+		if in := scopes[i].Initializer(name); in != nil {
+			return in
+		}
+	}
+	return nil
+}
+
 // Input returns the graph input named name, or nil.
 func (g *Graph) Input(name string) *ValueInfo {
 	for i := range g.Inputs {

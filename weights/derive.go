@@ -102,7 +102,7 @@ func (s *Store) Materialize(g *graph.Graph, cacheDir string) (MaterializeStats, 
 			if in.Derive == nil {
 				continue
 			}
-			src := findInit(scope, in.Derive.Source)
+			src := graph.LookupInitializer(scope, in.Derive.Source)
 			if src == nil {
 				return fmt.Errorf("derived initializer %q: source %q is not an initializer", in.Name, in.Derive.Source)
 			}
@@ -194,15 +194,6 @@ func (s *Store) openCached(path string) (*File, error) {
 		return nil, err
 	}
 	return s.OpenSafetensors(path)
-}
-
-func findInit(scope []*graph.Graph, name string) *graph.Initializer {
-	for i := len(scope) - 1; i >= 0; i-- {
-		if in := scope[i].Initializer(name); in != nil {
-			return in
-		}
-	}
-	return nil
 }
 
 // groupKey identifies a derivation within one graph (same source object, op and attrs).
