@@ -55,19 +55,14 @@ func (r *Runtime) Load(ctx context.Context, g *graph.Graph, opts backend.LoadOpt
 		return nil, err
 	}
 	var src WeightSource = m.store
-	// GRAPHPASS_CPU_STREAMED=0 keeps every weight mapped (no copy), for
-	// machines where the anonymous copy of the 4-bit matrices does not fit.
-	if os.Getenv("GRAPHPASS_CPU_STREAMED") != "0" {
-		streamed, err := packStreamed(g, m.store)
-		if err != nil {
-			m.store.Close()
-			return nil, err
-		}
-		if streamed != nil {
-			m.streamed, src = streamed, streamed
-		}
+	streamed, err := packStreamed(g, m.store)
+	if err != nil {
+		m.store.Close()
+		return nil, err
 	}
-	var err error
+	if streamed != nil {
+		m.streamed, src = streamed, streamed
+	}
 	all, last := decodeGraphs(g, m.logitsName)
 	if m.all, err = Compile(all, Options{Weights: src, Threads: opts.Threads, Profile: profile}); err != nil {
 		m.release()

@@ -1,8 +1,10 @@
 package cpu
 
 import (
+	"maps"
+	"os"
 	"runtime"
-	"sync"
+	"slices"
 
 	"github.com/graphpass/graphpass/graph"
 	"github.com/graphpass/graphpass/weights"
@@ -31,14 +33,16 @@ type streamedWeights struct {
 
 // packStreamed copies the streamed initializers of g (and of its
 // subgraphs) read through src into a new region, in the order the nodes
-// run. It returns nil when g streams nothing worth packing.
+// run. It returns nil when nothing is to be copied: nothing streams, the
+// platform keeps weights mapped, GRAPHPASS_CPU_STREAMED=0, or the copy
+// would take more than half the available memory (the mapped file can
+// always be paged back in, an anonymous copy cannot).
 func packStreamed(g *graph.Graph, src WeightSource) (*streamedWeights, error) {
-	if !copyStreamed {
+	if !copyStreamed || os.Getenv("GRAPHPASS_CPU_STREAMED") == "0" {
 		return nil, nil
 	}
 	var order []*graph.Initializer
 	seen := map[graph.WeightRef]bool{}
-	var total int64
 	var walk func(g *graph.Graph, scopes []*graph.Graph)
 	walk = func(g *graph.Graph, scopes []*graph.Graph) {
 		scopes = append(scopes, g)
@@ -51,49 +55,44 @@ func packStreamed(g *graph.Graph, src WeightSource) (*streamedWeights, error) {
 					}
 					seen[*in.Ref] = true
 					order = append(order, in)
-					total += alignUp(in.Ref.Length, 64)
 				}
 			}
-			for _, sub := range n.Subgraphs {
-				walk(sub, scopes)
+			for _, name := range slices.Sorted(maps.Keys(n.Subgraphs)) {
+				walk(n.Subgraphs[name], scopes)
 			}
 		}
 	}
 	walk(g, nil)
-	// Copy only what fits comfortably: the mapped file can always be
-	// paged back in, an anonymous copy cannot.
+	offsets := make([]int64, len(order)+1) // region offsets, 64-byte aligned
+	for i, in := range order {
+		offsets[i+1] = offsets[i] + alignUp(in.Ref.Length, 64)
+	}
+	total := offsets[len(order)]
 	if total == 0 || total > availableMemory()/2 {
 		return nil, nil
 	}
 	region, free := allocStreamRegion(int(total))
 	s := &streamedWeights{src: src, packed: make(map[graph.WeightRef][]byte, len(order)), region: region, free: free}
-	offsets := make([]int64, len(order)+1)
 	for i, in := range order {
-		offsets[i+1] = offsets[i] + alignUp(in.Ref.Length, 64)
+		s.packed[*in.Ref] = region[offsets[i] : offsets[i]+in.Ref.Length : offsets[i]+in.Ref.Length]
 	}
+	// The copy is what runs; mapped pages need not stay resident (the
+	// page cache keeps them, and a re-read of a page maps it again).
+	_, mapped := src.(*weights.Store)
 	errs := make([]error, len(order))
-	var mu sync.Mutex
 	// Copying faults in both the checkpoint's pages and the region's:
 	// spread it over the cores.
 	parallelFor(runtime.GOMAXPROCS(0), len(order), 1, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			in := order[i]
-			b, err := src.Bytes(in)
+			b, err := src.Bytes(order[i])
 			if err != nil {
 				errs[i] = err
 				continue
 			}
-			dst := region[offsets[i] : offsets[i]+int64(len(b)) : offsets[i]+int64(len(b))]
-			copy(dst, b)
-			if _, mapped := src.(*weights.Store); mapped {
-				// The copy is what runs; the mapped pages need not stay
-				// resident (the page cache keeps them, and a re-read of a
-				// page just maps it again).
+			copy(s.packed[*order[i].Ref], b)
+			if mapped {
 				dropMappedPages(b)
 			}
-			mu.Lock()
-			s.packed[*in.Ref] = dst
-			mu.Unlock()
 		}
 	})
 	for _, err := range errs {
