@@ -16,11 +16,15 @@ func init() {
 	builders["SwiGLU"] = buildSwiGLU
 }
 
-// paramF32 widens a 1-D parameter (norm weight, bias) of length n: the
-// tensor's own values when f32, else a copy in an arena buffer that done
-// returns.
-func (e *exec) paramF32(t *tensor.Tensor, n int, what string) (v []float32, done func(), err error) {
+// paramF32 widens a 1-D parameter (norm weight, bias) of length n:
+// widened, when the compiler already widened an initializer parameter
+// (compiler.constantF32) and it has n values; else the tensor's own values
+// when f32, else a copy in an arena buffer that done returns.
+func (e *exec) paramF32(widened []float32, t *tensor.Tensor, n int, what string) (v []float32, done func(), err error) {
 	done = func() {}
+	if widened != nil && len(widened) == n {
+		return widened, done, nil
+	}
 	if t == nil {
 		return nil, done, nil
 	}
@@ -43,15 +47,11 @@ func buildRMSNorm(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, er
 			return nil, fmt.Errorf("x must have rank >= 1")
 		}
 		D := x.Shape[x.Rank()-1]
-		w := wConst
-		if len(w) != D {
-			var done func()
-			var err error
-			if w, done, err = e.paramF32(in[1], D, "weight"); err != nil {
-				return nil, err
-			}
-			defer done()
+		w, done, err := e.paramF32(wConst, in[1], D, "weight")
+		if err != nil {
+			return nil, err
 		}
+		defer done()
 		xf, tmp := e.asF32(x)
 		out := e.alloc(graph.F32, x.Shape...)
 		xv, ov := xf.F32(), out.F32()
@@ -80,18 +80,19 @@ func rmsNormRow(y, x, w []float32, eps float32) {
 
 func buildLayerNorm(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error) {
 	eps := float32(n.Float("eps"))
+	wConst, bConst := c.constantF32(n.Input(1)), c.constantF32(n.Input(2))
 	return func(e *exec, in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x := in[0]
 		if x.Rank() < 1 {
 			return nil, fmt.Errorf("x must have rank >= 1")
 		}
 		D := x.Shape[x.Rank()-1]
-		w, doneW, err := e.paramF32(in[1], D, "weight")
+		w, doneW, err := e.paramF32(wConst, in[1], D, "weight")
 		if err != nil {
 			return nil, err
 		}
 		defer doneW()
-		bias, doneB, err := e.paramF32(in3at(in, 2), D, "bias")
+		bias, doneB, err := e.paramF32(bConst, in3at(in, 2), D, "bias")
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +179,7 @@ func buildRoPE(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error
 			cacheable = f.DType == graph.F32
 			var err error
 			var done func()
-			if freq, done, err = e.paramF32(f, half, "inv_freq"); err != nil {
+			if freq, done, err = e.paramF32(nil, f, half, "inv_freq"); err != nil {
 				return nil, err
 			}
 			defer done()
