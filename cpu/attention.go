@@ -23,8 +23,8 @@ func keyMask(m *tensor.Tensor, B, T int) ([]bool, error) {
 	if m == nil {
 		return nil, nil
 	}
-	if m.Rank() != 2 || m.Shape[0] != B || m.Shape[1] != T {
-		return nil, fmt.Errorf("key mask is %v, want [%d,%d]", m.Shape, B, T)
+	if err := checkKeyMask(m, B, T); err != nil {
+		return nil, err
 	}
 	out := make([]bool, B*T)
 	for i := range out {
@@ -175,7 +175,7 @@ func (a *attention) attendGroup(b, h, i int, l []float32) {
 }
 
 // softmax scales and masks a row of dot products and turns it into
-// weights: softmaxRow's steps, with the scale, mask and max in one pass.
+// weights: softmaxRow with the scale, mask and max in one pass.
 // The product is rounded before the mask is added (no fused
 // multiply-add), as the primitive form computes.
 func (a *attention) softmax(l, bias []float32, all bool) {
@@ -192,11 +192,7 @@ func (a *attention) softmax(l, bias []float32, all bool) {
 	} else {
 		m = vec.ScaleMaxF32(l, a.scale, bias)
 	}
-	vec.SubF32(l, m)
-	for j := vec.ExpPrefix(l, l); j < len(l); j++ {
-		l[j] = expf(l[j])
-	}
-	vec.DivF32(l, sumF32(l))
+	expNormalize(l, m)
 }
 
 // keyBias is a key padding mask as the additive bias attention needs: per

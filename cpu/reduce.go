@@ -277,23 +277,26 @@ func buildSoftmax(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, er
 	}, nil
 }
 
-// softmaxRow is the f32 softmax every attention path shares:
-// exp(x - max) / sum(exp(x - max)).
+// softmaxRow is the f32 softmax of the Softmax op:
+// exp(x - max) / sum(exp(x - max)). Attention computes the same steps
+// (attention.softmax).
 func softmaxRow(dst, x []float32) {
 	if len(x) == 0 {
 		return
 	}
 	m := maxF32(x)
-	for j, v := range x {
-		dst[j] = v - m
+	copy(dst, x)
+	expNormalize(dst, m)
+}
+
+// expNormalize turns l into exp(l - m) / sum(exp(l - m)) in place: the
+// steps after the maximum m that every softmax here shares.
+func expNormalize(l []float32, m float32) {
+	vec.SubF32(l, m)
+	for j := vec.ExpPrefix(l, l); j < len(l); j++ {
+		l[j] = expf(l[j])
 	}
-	for j := vec.ExpPrefix(dst, dst); j < len(dst); j++ {
-		dst[j] = expf(dst[j])
-	}
-	s := sumF32(dst)
-	for j := range dst {
-		dst[j] /= s
-	}
+	vec.DivF32(l, sumF32(l))
 }
 
 func (e *exec) softmaxF64(x *tensor.Tensor, ax int) *tensor.Tensor {

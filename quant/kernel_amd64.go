@@ -149,14 +149,8 @@ func prepareFixed(xd []int8, step, x []float32, bits, group int) bool {
 		xs := x[j*group : (j+1)*group]
 		// |f| orders like its bits with the sign cleared; Inf and NaN
 		// are the patterns from 0x7f800000 up.
-		var amax uint32
-		if group%32 == 0 {
-			amax = absMaxBits512(&xs[0], group) // the vnni kernels imply AVX-512
-		} else {
-			for _, f := range xs {
-				amax = max(amax, math.Float32bits(f)&0x7fffffff)
-			}
-		}
+		// Groups are 32, 64 or 128 values, and the vnni kernels imply AVX-512.
+		amax := absMaxBits512(&xs[0], group)
 		if amax >= 0x7f800000 {
 			return false
 		}
