@@ -561,7 +561,8 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 
 // func matvec4VNNI512g64(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
 //
-// Groups of 64: a pair is two groups, whose scales sbuf[j], sbuf[j+1]
+// One row at a time (matvec4VNNI512g64x2 takes rows in pairs and leaves
+// an odd one to this). Groups of 64: a pair is two groups, whose scales sbuf[j], sbuf[j+1]
 // VPERMPS spreads over lanes 0-7 and 8-15 (it reads 64 bytes of sbuf,
 // which the caller pads).
 TEXT ·matvec4VNNI512g64(SB), NOSPLIT, $0-56
@@ -580,20 +581,6 @@ z64row:
 	VPXORD Z8, Z8, Z8
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
-	CMPQ BX, $4
-	JLT z64pair
-
-z64quad:
-	PAIR4
-	VPERMPS (R12), Z16, Z3
-	VFMADD231PS Z3, Z0, Z8
-	PAIR4
-	VPERMPS 8(R12), Z16, Z3
-	VFMADD231PS Z3, Z0, Z6
-	ADDQ $16, R12
-	SUBQ $4, BX
-	CMPQ BX, $4
-	JGE z64quad
 
 z64pair:
 	CMPQ BX, $2
@@ -603,6 +590,7 @@ z64pair:
 	VFMADD231PS Z3, Z0, Z8
 	ADDQ $8, R12
 	SUBQ $2, BX
+	JMP z64pair
 
 z64single:
 	TESTQ BX, BX
