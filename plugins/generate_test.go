@@ -122,22 +122,10 @@ func TestPluginGenerateStopAndErrors(t *testing.T) {
 }
 
 func TestPluginHangMidGenerate(t *testing.T) {
-	g, err := fakeGraph(t.TempDir(), 16, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, "hang-in-forward", Config{StepTimeout: 300 * time.Millisecond})
+	r, _, s := startSession(t, "hang-in-forward", Config{StepTimeout: 300 * time.Millisecond})
 	ctx := context.Background()
-	m, err := r.Load(ctx, g, backend.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := m.NewSession(ctx, backend.SessionOptions{Batch: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Now()
-	_, err = s.(*Session).Generate(ctx, [][]int32{{1}}, generate.Params{MaxNewTokens: 4}, nil)
+	_, err := s.(*Session).Generate(ctx, [][]int32{{1}}, generate.Params{MaxNewTokens: 4}, nil)
 	if !errors.Is(err, ErrPluginFailed) || !strings.Contains(err.Error(), "Generate: no token within 300ms; the plugin was stopped") {
 		t.Fatalf("err = %v", err)
 	}
@@ -148,21 +136,9 @@ func TestPluginHangMidGenerate(t *testing.T) {
 }
 
 func TestPluginCrashMidGenerate(t *testing.T) {
-	g, err := fakeGraph(t.TempDir(), 16, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, "exit-in-forward", Config{})
+	r, _, s := startSession(t, "exit-in-forward", Config{})
 	ctx := context.Background()
-	m, err := r.Load(ctx, g, backend.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := m.NewSession(ctx, backend.SessionOptions{Batch: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.(*Session).Generate(ctx, [][]int32{{1}}, generate.Params{MaxNewTokens: 4}, nil)
+	_, err := s.(*Session).Generate(ctx, [][]int32{{1}}, generate.Params{MaxNewTokens: 4}, nil)
 	if !errors.Is(err, ErrPluginFailed) || !strings.Contains(err.Error(), "Generate: the plugin process exited (exit status 3)") {
 		t.Fatalf("err = %v", err)
 	}

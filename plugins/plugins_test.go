@@ -55,6 +55,27 @@ func self(mode string) *Binary {
 	return &Binary{Name: "fake", Path: os.Args[0], Env: []string{envServe + "=" + mode}, Source: "test"}
 }
 
+// startSession starts the test plugin in mode, loads the fake model into
+// it and opens a batch-1 session.
+func startSession(t *testing.T, mode string, cfg Config) (*Runtime, backend.Model, backend.Session) {
+	t.Helper()
+	g, err := fakeGraph(t.TempDir(), 16, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, mode, cfg)
+	ctx := context.Background()
+	m, err := r.Load(ctx, g, backend.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := m.NewSession(ctx, backend.SessionOptions{Batch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, m, s
+}
+
 func start(t *testing.T, mode string, cfg Config) *Runtime {
 	t.Helper()
 	r, err := Start(context.Background(), self(mode), cfg)
@@ -145,21 +166,9 @@ func TestPluginForwardMatchesInProcess(t *testing.T) {
 }
 
 func TestPluginErrorFromRuntimeKeepsPluginAlive(t *testing.T) {
-	g, err := fakeGraph(t.TempDir(), 16, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, "fake", Config{})
+	_, m, s := startSession(t, "fake", Config{})
 	ctx := context.Background()
-	m, err := r.Load(ctx, g, backend.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := m.NewSession(ctx, backend.SessionOptions{Batch: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Forward(ctx, backend.Step{Tokens: [][]int32{{99}}})
+	_, err := s.Forward(ctx, backend.Step{Tokens: [][]int32{{99}}})
 	if err == nil || !strings.Contains(err.Error(), "token 99 out of range") || errors.Is(err, ErrPluginFailed) {
 		t.Fatalf("err = %v, want the runtime's own error", err)
 	}
@@ -172,21 +181,9 @@ func TestPluginErrorFromRuntimeKeepsPluginAlive(t *testing.T) {
 }
 
 func TestPluginCrashMidForward(t *testing.T) {
-	g, err := fakeGraph(t.TempDir(), 16, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, "exit-in-forward", Config{})
+	r, _, s := startSession(t, "exit-in-forward", Config{})
 	ctx := context.Background()
-	m, err := r.Load(ctx, g, backend.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := m.NewSession(ctx, backend.SessionOptions{Batch: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Forward(ctx, backend.Step{Tokens: [][]int32{{1}}})
+	_, err := s.Forward(ctx, backend.Step{Tokens: [][]int32{{1}}})
 	var pe *PluginError
 	if !errors.As(err, &pe) || !errors.Is(err, ErrPluginFailed) {
 		t.Fatalf("err = %v, want a PluginError", err)
@@ -207,22 +204,10 @@ func TestPluginCrashMidForward(t *testing.T) {
 }
 
 func TestPluginHangMidForward(t *testing.T) {
-	g, err := fakeGraph(t.TempDir(), 16, 4)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, "hang-in-forward", Config{CallTimeout: 500 * time.Millisecond})
+	r, _, s := startSession(t, "hang-in-forward", Config{CallTimeout: 500 * time.Millisecond})
 	ctx := context.Background()
-	m, err := r.Load(ctx, g, backend.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := m.NewSession(ctx, backend.SessionOptions{Batch: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Now()
-	_, err = s.Forward(ctx, backend.Step{Tokens: [][]int32{{1}}})
+	_, err := s.Forward(ctx, backend.Step{Tokens: [][]int32{{1}}})
 	if !errors.Is(err, ErrPluginFailed) || !strings.Contains(err.Error(), "no answer within 500ms") {
 		t.Fatalf("err = %v", err)
 	}
