@@ -310,18 +310,50 @@ func TestShapeOps(t *testing.T) {
 		check(t, "Reshape", y, []int{2, 6, 2}, v, 0)
 	})
 	t.Run("Transpose", func(t *testing.T) {
-		for _, perm := range [][]int64{{0, 2, 1}, {2, 0, 1}, {1, 0, 2}, {0, 1, 2}, {2, 1, 0}} {
-			shape := []int{x.Shape[perm[0]], x.Shape[perm[1]], x.Shape[perm[2]]}
-			want := make([]float64, len(v))
-			for i := range want {
-				idx := unflat(shape, i)
-				src := make([]int, 3)
+		// A size-1 axis makes some permutations views (keepsOrder).
+		x1 := randF32(6, -1, 1, 2, 1, 3, 4)
+		v1 := f64s(x1)
+		perms := [][]int64{{0, 2, 1}, {2, 0, 1}, {1, 0, 2}, {0, 1, 2}, {2, 1, 0}}
+		perms1 := [][]int64{{0, 2, 1, 3}, {1, 0, 2, 3}, {0, 1, 3, 2}, {3, 2, 1, 0}, {2, 1, 0, 3}}
+		for _, c := range []struct {
+			x     *tensor.Tensor
+			v     []float64
+			perms [][]int64
+		}{{x, v, perms}, {x1, v1, perms1}} {
+			for _, perm := range c.perms {
+				shape := make([]int, len(perm))
 				for d, p := range perm {
-					src[p] = idx[d]
+					shape[d] = c.x.Shape[p]
 				}
-				want[i] = v[flat(x.Shape, src...)]
+				want := make([]float64, len(c.v))
+				for i := range want {
+					idx := unflat(shape, i)
+					src := make([]int, len(perm))
+					for d, p := range perm {
+						src[p] = idx[d]
+					}
+					want[i] = c.v[flat(c.x.Shape, src...)]
+				}
+				check(t, "Transpose", runOp(t, "Transpose", attrs("perm", graph.Ints(perm...)), []*tensor.Tensor{c.x}), shape, want, 0)
 			}
-			check(t, "Transpose", runOp(t, "Transpose", attrs("perm", graph.Ints(perm...)), []*tensor.Tensor{x}), shape, want, 0)
+		}
+	})
+	t.Run("keepsOrder", func(t *testing.T) {
+		for _, c := range []struct {
+			shape, perm []int
+			want        bool
+		}{
+			{[]int{2, 1, 3, 4}, []int{0, 2, 1, 3}, true},
+			{[]int{2, 1, 3, 4}, []int{1, 0, 2, 3}, true},
+			{[]int{2, 1, 3, 4}, []int{2, 1, 0, 3}, false},
+			{[]int{2, 3, 4}, []int{0, 1, 2}, true},
+			{[]int{2, 3, 4}, []int{0, 2, 1}, false},
+			{[]int{1, 1, 5}, []int{1, 0, 2}, true},
+			{[]int{1, 16, 1, 128}, []int{0, 2, 1, 3}, true},
+		} {
+			if got := keepsOrder(c.shape, c.perm); got != c.want {
+				t.Errorf("keepsOrder(%v, %v) = %v, want %v", c.shape, c.perm, got, c.want)
+			}
 		}
 	})
 	t.Run("Slice", func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/graphpass/graphpass/quant"
 	"time"
 
 	"github.com/graphpass/graphpass/backend"
@@ -13,10 +14,12 @@ import (
 )
 
 func kernelName() string {
+	name := "generic Go kernels"
 	if vec.HasAsm() {
-		return "avx2+fma kernels"
+		name = "avx2+fma kernels"
 	}
-	return "generic Go kernels"
+	// The quantized products have their own kernels (quant.Kernel).
+	return name + ", " + quant.Kernel() + " quantized kernels"
 }
 
 // ErrSessionClosed is returned by a Session used after Close.

@@ -118,6 +118,22 @@ func buildSqueeze(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, er
 	}, nil
 }
 
+// keepsOrder reports whether perm leaves the axes of shape longer than 1
+// in their order, so that the permuted tensor has the same bytes.
+func keepsOrder(shape, perm []int) bool {
+	last := -1
+	for _, p := range perm {
+		if shape[p] == 1 {
+			continue
+		}
+		if p < last {
+			return false
+		}
+		last = p
+	}
+	return true
+}
+
 func buildTranspose(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error) {
 	p := n.IntList("perm")
 	perm := make([]int, len(p))
@@ -133,12 +149,17 @@ func buildTranspose(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, 
 }
 
 // transpose copies x with its axes permuted (y.shape[i] = x.shape[perm[i]]),
-// moving whole contiguous runs when the innermost axes stay in place.
+// moving whole contiguous runs when the innermost axes stay in place. A
+// permutation that only moves axes of size 1 (decode's [B, 1, H, D] to
+// [B, H, 1, D]) keeps the memory order, so it returns a view.
 func (e *exec) transpose(x *tensor.Tensor, perm []int) *tensor.Tensor {
 	rank := x.Rank()
 	shape := make([]int, rank)
 	for i, p := range perm {
 		shape[i] = x.Shape[p]
+	}
+	if keepsOrder(x.Shape, perm) {
+		return view(x, shape)
 	}
 	out := e.alloc(x.DType, shape...)
 	if x.Len() == 0 {

@@ -61,8 +61,10 @@ func testKernels(t *testing.T) {
 			for _, g := range SupportedGroupSizes {
 				p := Params{bits, g}
 				t.Run(fmt.Sprintf("%s/%d/%d", dt, bits, g), func(t *testing.T) {
-					// odd and even counts of groups and of 64-code blocks
-					for _, cols := range []int{3 * 64, 3 * 128, 5 * 128} {
+					// odd and even counts of groups and of 64-code blocks;
+					// 25·128 takes every step of the zmm scale pass (16,
+					// 8 and single groups)
+					for _, cols := range []int{3 * 64, 3 * 128, 5 * 128, 25 * 128} {
 						if cols%g != 0 {
 							continue
 						}
