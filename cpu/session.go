@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/graphpass/graphpass/quant"
 	"time"
 
 	"github.com/graphpass/graphpass/backend"
 	"github.com/graphpass/graphpass/cpu/internal/vec"
 	"github.com/graphpass/graphpass/graph"
+	"github.com/graphpass/graphpass/quant"
 	"github.com/graphpass/graphpass/tensor"
 )
 

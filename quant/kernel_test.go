@@ -62,8 +62,8 @@ func testKernels(t *testing.T) {
 				p := Params{bits, g}
 				t.Run(fmt.Sprintf("%s/%d/%d", dt, bits, g), func(t *testing.T) {
 					// odd and even counts of groups and of 64-code blocks;
-					// 25·128 takes every step of the zmm scale pass (16,
-					// 8 and single groups)
+					// 25·128 has the tens of groups per row of real models
+					// (25 to 100), where the others have at most 20
 					for _, cols := range []int{3 * 64, 3 * 128, 5 * 128, 25 * 128} {
 						if cols%g != 0 {
 							continue
