@@ -384,6 +384,7 @@ func buildKVCacheAttention(c *compiler, n *graph.Node, in []graph.TensorType) (k
 type Cache struct {
 	layers  map[int64]*layerKV
 	capHint int
+	mem     *kvMemory
 }
 
 type layerKV struct {
@@ -393,12 +394,23 @@ type layerKV struct {
 }
 
 // NewCache returns an empty cache for RunWithCache.
-func (p *Program) NewCache() *Cache { return &Cache{layers: map[int64]*layerKV{}} }
+func (p *Program) NewCache() *Cache { return newCache(0) }
 
 // NewCacheCap returns an empty cache that reserves room for capacity
 // positions per layer on first use.
-func (p *Program) NewCacheCap(capacity int) *Cache {
-	return &Cache{layers: map[int64]*layerKV{}, capHint: capacity}
+func (p *Program) NewCacheCap(capacity int) *Cache { return newCache(capacity) }
+
+func newCache(capacity int) *Cache {
+	c := &Cache{layers: map[int64]*layerKV{}, capHint: capacity}
+	c.mem = newKVMemory(c)
+	return c
+}
+
+// release frees the cache's memory at once (rather than when it is
+// collected); the cache must not be used after.
+func (c *Cache) release() {
+	c.layers = nil
+	c.mem.release()
 }
 
 // Reset empties the cache (keeping its memory for reuse).
@@ -462,8 +474,8 @@ func (c *Cache) append(layer int64, k, v *tensor.Tensor) (*layerKV, error) {
 	}
 	if l.n+S > l.cap {
 		nc := max(2*l.cap, l.n+S, c.capHint, 16)
-		nk := make([]float32, B*H*nc*D)
-		nv := make([]float32, B*H*nc*Dv)
+		nk := c.mem.floats(B * H * nc * D)
+		nv := c.mem.floats(B * H * nc * Dv)
 		for bh := 0; bh < B*H; bh++ {
 			copy(nk[bh*nc*D:bh*nc*D+l.n*D], l.k[bh*l.cap*D:])
 			copy(nv[bh*nc*Dv:bh*nc*Dv+l.n*Dv], l.v[bh*l.cap*Dv:])

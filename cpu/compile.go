@@ -40,6 +40,8 @@ type compiler struct {
 	layers []int64
 	// pendingSubReads passes an If's outer reads from buildIf to its instr.
 	pendingSubReads []int
+	// products are the compiled QuantizedMatMul nodes, for groupProducts.
+	products map[*graph.Node]*quantizedMatMul
 }
 
 // constantF32 returns the initializer named v widened to f32 once at
@@ -191,6 +193,7 @@ func (c *compiler) compileBlock(g *graph.Graph, outer map[string]int) (*block, e
 		}
 		b.outputs = append(b.outputs, s)
 	}
+	c.groupProducts(b)
 	planReleases(b)
 	return b, nil
 }

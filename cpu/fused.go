@@ -72,10 +72,7 @@ func buildRMSNorm(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, er
 // steps as the primitive form (Pow, ReduceMean, Add, Rsqrt, Mul, Mul).
 func rmsNormRow(y, x, w []float32, eps float32) {
 	mean := sumSqF32(x) / float32(len(x))
-	r := rsqrt32(mean + eps)
-	for i, v := range x {
-		y[i] = w[i] * (v * r)
-	}
+	vec.ScaleMulF32(y, x, w, rsqrt32(mean+eps))
 }
 
 func buildLayerNorm(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error) {
@@ -192,18 +189,18 @@ func buildRoPE(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error
 			for r := lo; r < hi; r++ {
 				b, s := r/(H*S), r%S
 				xr, yr := xv[r*D:(r+1)*D], ov[r*D:(r+1)*D]
-				c := cs[2*(b*S+s)*half : 2*(b*S+s+1)*half]
-				for k := 0; k < half; k++ {
-					co, si := c[2*k], c[2*k+1]
-					i1, i2 := k, k+half
-					if traditional {
-						i1, i2 = 2*k, 2*k+1
+				cos := cs[2*(b*S+s)*half:][:half]
+				sin := cs[(2*(b*S+s)+1)*half:][:half]
+				if traditional {
+					for k := range cos {
+						x1, x2 := xr[2*k], xr[2*k+1]
+						// Explicit conversions keep each product rounded (no
+						// FMA), as the primitive form Mul, Mul, Add computes it.
+						yr[2*k] = float32(x1*cos[k]) - float32(x2*sin[k])
+						yr[2*k+1] = float32(x2*cos[k]) + float32(x1*sin[k])
 					}
-					x1, x2 := xr[i1], xr[i2]
-					// Explicit conversions keep each product rounded (no FMA),
-					// as the primitive form Mul, Mul, Add computes it.
-					yr[i1] = float32(x1*co) - float32(x2*si)
-					yr[i2] = float32(x2*co) + float32(x1*si)
+				} else {
+					vec.RotateF32(yr[:half], yr[half:dims], xr[:half], xr[half:dims], cos, sin)
 				}
 				copy(yr[dims:], xr[dims:])
 			}
@@ -256,7 +253,7 @@ func sameInts(a, b []int) bool {
 }
 
 // ropeTable returns cos and sin of every (position, frequency) pair,
-// interleaved [B*S][half][2]. Within one run the table is computed once
+// [B*S][2][half]: per position the cosines, then the sines. Within one run the table is computed once
 // and shared by every RoPE node with the same positions and frequencies
 // (all layers, q and k), as the primitive form shares its cos/sin.
 func (e *exec) ropeTable(pos *tensor.Tensor, freq []float32, scale float32, half int, cacheable bool) []float32 {
@@ -277,8 +274,8 @@ func (e *exec) ropeTable(pos *tensor.Tensor, freq []float32, scale float32, half
 		}
 		for k := 0; k < half; k++ {
 			th := float64(p * freq[k])
-			cs[2*(bs*half+k)] = float32(math.Cos(th))
-			cs[2*(bs*half+k)+1] = float32(math.Sin(th))
+			cs[2*bs*half+k] = float32(math.Cos(th))
+			cs[(2*bs+1)*half+k] = float32(math.Sin(th))
 		}
 	}
 	if !cacheable {

@@ -50,6 +50,9 @@ type instr struct {
 	// subReads are the enclosing values an If's branches read.
 	subReads []int
 	inBuf    []*tensor.Tensor
+	// grouped is how many QuantizedMatMul nodes this instruction runs
+	// (groupProducts); node is the first.
+	grouped int
 }
 
 // block is one graph level: the top-level graph or an If branch.
@@ -355,7 +358,7 @@ func (e *exec) runBlock(b *block, env []*tensor.Tensor) error {
 				env[ins.out[i]] = t
 			}
 		}
-		if e.p.profile && ins.runN == nil {
+		if e.p.profile && (ins.runN == nil || ins.grouped > 0) {
 			e.p.opTimes[ins.node.Op] += time.Since(start)
 		}
 		for i := range in {

@@ -59,41 +59,155 @@ func buildQuantizedMatMul(c *compiler, n *graph.Node, in []graph.TensorType) (ke
 	if err != nil {
 		return nil, err
 	}
+	q := &quantizedMatMul{get: get}
+	if c.constant(n.Input(1)) != nil && c.constant(n.Input(2)) != nil && c.constant(n.Input(3)) != nil {
+		q.fixed, _ = get(nil)
+	}
+	if c.products == nil {
+		c.products = map[*graph.Node]*quantizedMatMul{}
+	}
+	c.products[n] = q
 	return func(e *exec, in []*tensor.Tensor) (*tensor.Tensor, error) {
-		m, err := get(in)
+		outs, err := quantizedProducts(e, []*quantizedMatMul{q}, in[0], [][]*tensor.Tensor{in})
 		if err != nil {
 			return nil, err
 		}
-		x := in[0]
+		return outs[0], nil
+	}, nil
+}
+
+// quantizedMatMul is a compiled QuantizedMatMul node.
+type quantizedMatMul struct {
+	get   func(in []*tensor.Tensor) (*quant.Matrix, error)
+	fixed *quant.Matrix // the matrix, when its operands are initializers
+}
+
+// quantizedProducts computes x · Wᵀ for the products qs, which share x;
+// ins[i] are product i's inputs (x, words, scales, biases).
+//
+// x is encoded once, before the rows are split over threads (which would
+// otherwise wait for the first to encode it). For one token the products'
+// rows, laid end to end, are split into one contiguous part per thread, so
+// that each thread streams its share in one run that its prefetches cover
+// (finer dynamic chunks measured 5-8% slower), and the products of one x
+// (q, k, v; gate, up) cost one parallel region, not one each. Several
+// tokens take the products one at a time in dynamic chunks.
+func quantizedProducts(e *exec, qs []*quantizedMatMul, x *tensor.Tensor, ins [][]*tensor.Tensor) ([]*tensor.Tensor, error) {
+	ms := make([]*quant.Matrix, len(qs))
+	for i, q := range qs {
+		m, err := q.get(ins[i])
+		if err != nil {
+			return nil, err
+		}
 		if x.Rank() < 1 || x.Shape[x.Rank()-1] != m.Cols {
 			return nil, fmt.Errorf("x %v does not end in K=%d", x.Shape, m.Cols)
 		}
+		ms[i] = m
+	}
+	xf, tmp := e.asF32(x)
+	rows := x.Len() / max(ms[0].Cols, 1)
+	outs := make([]*tensor.Tensor, len(qs))
+	ys := make([][]float32, len(qs))
+	total := 0
+	for i, m := range ms {
 		shape := append([]int(nil), x.Shape...)
 		shape[len(shape)-1] = m.Rows
-		xf, tmp := e.asF32(x)
-		out := e.alloc(graph.F32, shape...)
-		rows := x.Len() / max(m.Cols, 1)
-		xv, y := xf.F32(), out.F32()
-		// x is encoded once, before the rows are split over threads
-		// (which would otherwise wait for the first to encode it), and
-		// projections of the same x share the encoding.
-		if rows > 0 {
-			prep := quant.PrepareInput(xv, rows, m)
-			// One token: one contiguous half (third, ...) of the rows per
-			// thread, so that each streams its share in one run that its
-			// prefetches cover (finer dynamic chunks measured 5-8% slower).
-			grain := 32
-			if rows == 1 {
-				grain = max(grain, m.Rows/e.p.threads)
+		outs[i] = e.alloc(graph.F32, shape...)
+		ys[i] = outs[i].F32()
+		total += m.Rows
+	}
+	if rows > 0 {
+		prep := quant.PrepareInput(xf.F32(), rows, ms[0])
+		if rows == 1 {
+			e.parallel(total, max(total/e.p.threads, 1), func(lo, hi int) {
+				for i, m := range ms {
+					if lo < m.Rows && hi > 0 {
+						prep.MatMulRows(ys[i], m, max(lo, 0), min(hi, m.Rows))
+					}
+					lo, hi = lo-m.Rows, hi-m.Rows
+				}
+			})
+		} else {
+			for i, m := range ms {
+				e.parallel(m.Rows, 32, func(lo, hi int) { prep.MatMulRows(ys[i], m, lo, hi) })
 			}
-			e.parallel(m.Rows, grain, func(lo, hi int) { prep.MatMulRows(y, m, lo, hi) })
-			prep.Release()
 		}
-		if tmp {
-			e.free(xf)
+		prep.Release()
+	}
+	if tmp {
+		e.free(xf)
+	}
+	for i := range outs {
+		outs[i] = e.toDType(outs[i], graph.Promote(x.DType, ins[i][2].DType))
+	}
+	return outs, nil
+}
+
+// sameLayout reports whether one encoding of x serves both matrices.
+func sameLayout(a, b *quant.Matrix) bool {
+	return a.Cols == b.Cols && a.Bits == b.Bits && a.GroupSize == b.GroupSize
+}
+
+// groupProducts merges each QuantizedMatMul of b whose matrix is an
+// initializer with the later ones that read the same x and are laid out
+// alike, into one instruction at the first one's place (see
+// quantizedProducts). Moving the later products up is safe: x and
+// initializers are all they read.
+func (c *compiler) groupProducts(b *block) {
+	kept := b.instrs[:0]
+	merged := map[*instr]bool{}
+	for i, ins := range b.instrs {
+		if merged[ins] {
+			continue
 		}
-		return e.toDType(out, graph.Promote(x.DType, in[2].DType)), nil
-	}, nil
+		q := c.products[ins.node]
+		if q == nil || q.fixed == nil {
+			kept = append(kept, ins)
+			continue
+		}
+		group := []*instr{ins}
+		qs := []*quantizedMatMul{q}
+		for _, later := range b.instrs[i+1:] {
+			lq := c.products[later.node]
+			if lq != nil && lq.fixed != nil && later.in[0] == ins.in[0] && sameLayout(q.fixed, lq.fixed) {
+				group = append(group, later)
+				qs = append(qs, lq)
+				merged[later] = true
+			}
+		}
+		if len(group) == 1 {
+			kept = append(kept, ins)
+			continue
+		}
+		g := &instr{node: ins.node, grouped: len(group)}
+		var starts []int // where each product's inputs start in g.in
+		for _, m := range group {
+			starts = append(starts, len(g.in))
+			g.in = append(g.in, m.in...)
+			g.out = append(g.out, m.out...)
+		}
+		g.inBuf = make([]*tensor.Tensor, len(g.in))
+		g.runN = func(e *exec, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			per := make([][]*tensor.Tensor, len(starts))
+			for k, s := range starts {
+				end := len(in)
+				if k+1 < len(starts) {
+					end = starts[k+1]
+				}
+				per[k] = in[s:end]
+			}
+			outs, err := quantizedProducts(e, qs, in[0], per)
+			if err != nil {
+				return nil, err
+			}
+			for _, t := range outs {
+				e.p.arena.acquire(t)
+			}
+			return outs, nil
+		}
+		kept = append(kept, g)
+	}
+	b.instrs = kept
 }
 
 func buildQuantizedGather(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error) {

@@ -40,25 +40,8 @@ func sumF32(v []float32) float32 {
 }
 
 // sumSqF32 is sumF32 of the squares (each square rounded to f32 first, as
-// Pow(x, 2) then ReduceSum computes it).
-func sumSqF32(v []float32) float32 {
-	var a [8]float32
-	i := 0
-	for ; i+8 <= len(v); i += 8 {
-		a[0] += v[i] * v[i]
-		a[1] += v[i+1] * v[i+1]
-		a[2] += v[i+2] * v[i+2]
-		a[3] += v[i+3] * v[i+3]
-		a[4] += v[i+4] * v[i+4]
-		a[5] += v[i+5] * v[i+5]
-		a[6] += v[i+6] * v[i+6]
-		a[7] += v[i+7] * v[i+7]
-	}
-	for j := 0; i < len(v); i, j = i+1, j+1 {
-		a[j] += v[i] * v[i]
-	}
-	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
-}
+// Pow(x, 2) then ReduceSum computes it); vec.SumSqF32 keeps that order.
+func sumSqF32(v []float32) float32 { return vec.SumSqF32(v) }
 
 func maxF32(v []float32) float32 {
 	m := float32(math.Inf(-1))

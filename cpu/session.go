@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/graphpass/graphpass/backend"
@@ -37,6 +38,9 @@ type Session struct {
 	mask   [][]int64 // running attention mask, one row per sequence
 	real   []int64   // real tokens so far per row (for default positions)
 	closed bool
+	// mu makes Close wait for a Forward in flight: Close unmaps the
+	// cache's memory, which a running step still reads.
+	mu sync.Mutex
 }
 
 var _ backend.Session = (*Session)(nil)
@@ -55,6 +59,8 @@ func (s *Session) kvBytes() int64 {
 // Forward appends step.Tokens to every row and returns their logits: the
 // last position's, or every new position's with AllLogits.
 func (s *Session) Forward(ctx context.Context, step backend.Step) (*backend.Logits, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return nil, ErrSessionClosed
 	}
@@ -214,6 +220,8 @@ func checkRows[T any](what string, rows [][]T, B, S int) error {
 
 // Close frees the session's cache.
 func (s *Session) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
@@ -221,6 +229,7 @@ func (s *Session) Close() error {
 	s.m.mu.Lock()
 	delete(s.m.sessions, s)
 	s.m.mu.Unlock()
-	s.past, s.cache = nil, &Cache{layers: map[int64]*layerKV{}}
+	s.cache.release()
+	s.past, s.cache = nil, newCache(0)
 	return nil
 }

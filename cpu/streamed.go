@@ -71,7 +71,7 @@ func packStreamed(g *graph.Graph, src WeightSource) (*streamedWeights, error) {
 	if total == 0 || total > availableMemory()/2 {
 		return nil, nil
 	}
-	region, free := allocStreamRegion(int(total))
+	region, free := mapHugeRegion(int(total))
 	s := &streamedWeights{src: src, packed: make(map[graph.WeightRef][]byte, len(order)), region: region, free: free}
 	for i, in := range order {
 		s.packed[*in.Ref] = region[offsets[i] : offsets[i]+in.Ref.Length : offsets[i]+in.Ref.Length]

@@ -13,17 +13,6 @@ import (
 // copyStreamed says whether Load copies streamed weights (streamed.go).
 const copyStreamed = true
 
-// allocStreamRegion maps n bytes of anonymous memory and asks for
-// transparent huge pages (honoured when THP is "always" or "madvise").
-func allocStreamRegion(n int) ([]byte, func()) {
-	b, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-	if err != nil {
-		return make([]byte, n), func() {}
-	}
-	_ = unix.Madvise(b, unix.MADV_HUGEPAGE) // advice only: without THP the copy still runs in order
-	return b, func() { _ = unix.Munmap(b) }
-}
-
 // dropMappedPages tells the kernel that the whole pages inside b, a slice
 // of a read-only file mapping, are not needed now.
 func dropMappedPages(b []byte) {

@@ -6,8 +6,6 @@ package cpu
 // Linux's transparent huge pages, which other systems do not offer this way.
 const copyStreamed = false
 
-func allocStreamRegion(n int) ([]byte, func()) { return make([]byte, n), func() {} }
-
 func dropMappedPages([]byte) {}
 
 func availableMemory() int64 { return 0 }
