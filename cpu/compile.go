@@ -42,6 +42,8 @@ type compiler struct {
 	pendingSubReads []int
 	// products are the compiled QuantizedMatMul nodes, for groupProducts.
 	products map[*graph.Node]*quantizedMatMul
+	// ropeFreqs are the default RoPE frequencies, one slice per shape.
+	ropeFreqs map[ropeDefault][]float32
 }
 
 // constantF32 returns the initializer named v widened to f32 once at

@@ -148,13 +148,7 @@ func buildRoPE(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error
 		return nil, fmt.Errorf("dims %d must be positive and even", dims)
 	}
 	half := dims / 2
-	// Default frequencies exactly as transformers computes them in f32:
-	// 1 / base^(arange(0, dims, 2) / dims).
-	defFreq := make([]float32, half)
-	for k := range defFreq {
-		ex := float32(2*k) / float32(dims)
-		defFreq[k] = 1 / float32(math.Pow(base, float64(ex)))
-	}
+	defFreq := c.ropeFrequencies(dims, base)
 	return func(e *exec, in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x, pos := in[0], in[1]
 		if x.Rank() != 4 {
@@ -250,6 +244,33 @@ func sameInts(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// ropeFrequencies returns the default frequencies exactly as transformers
+// computes them in f32, 1 / base^(arange(0, dims, 2) / dims), one slice
+// per (dims, base) in the program: the table cache is keyed by the
+// frequencies' storage, so that every layer's RoPE nodes share one table
+// per step instead of computing it again (56 times a Qwen3-0.6B token).
+func (c *compiler) ropeFrequencies(dims int, base float64) []float32 {
+	key := ropeDefault{dims, base}
+	if f, ok := c.ropeFreqs[key]; ok {
+		return f
+	}
+	f := make([]float32, dims/2)
+	for k := range f {
+		ex := float32(2*k) / float32(dims)
+		f[k] = 1 / float32(math.Pow(base, float64(ex)))
+	}
+	if c.ropeFreqs == nil {
+		c.ropeFreqs = map[ropeDefault][]float32{}
+	}
+	c.ropeFreqs[key] = f
+	return f
+}
+
+type ropeDefault struct {
+	dims int
+	base float64
 }
 
 // ropeTable returns cos and sin of every (position, frequency) pair,

@@ -545,3 +545,22 @@ func TestRoPETablesPerFrequency(t *testing.T) {
 		check(t, fmt.Sprintf("rope %d", i), out[b.g.Outputs[i].Name], x.Shape, refRoPE(x, pos.I64(), 8, f64s(f), false), 1e-6)
 	}
 }
+
+// RoPE nodes of one shape share their default frequencies' storage, which
+// keys the per-step table cache: every layer reuses the first's table.
+func TestRoPEDefaultFrequenciesShared(t *testing.T) {
+	c := &compiler{}
+	a, b := c.ropeFrequencies(128, 1e6), c.ropeFrequencies(128, 1e6)
+	if &a[0] != &b[0] {
+		t.Fatal("two RoPE nodes of one shape got separate frequency tables")
+	}
+	if d := c.ropeFrequencies(128, 1e4); &d[0] == &a[0] || d[1] == a[1] {
+		t.Fatal("another base shares the table")
+	}
+	if d := c.ropeFrequencies(64, 1e6); len(d) != 32 || &d[0] == &a[0] {
+		t.Fatal("another dims shares the table")
+	}
+	if want := 1 / float32(math.Pow(1e6, float64(float32(2)/128))); a[1] != want {
+		t.Fatalf("frequency 1 = %g, want %g", a[1], want)
+	}
+}
