@@ -3,6 +3,7 @@ package sample
 import (
 	"cmp"
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
@@ -41,6 +42,39 @@ func TestArgmax(t *testing.T) {
 	for _, tt := range tests {
 		if got := Argmax(tt.in); got != tt.want {
 			t.Errorf("Argmax(%v) = %d, want %d", tt.in, got, tt.want)
+		}
+	}
+}
+
+// argmaxOnePass is Argmax's definition, one pass tracking the index.
+func argmaxOnePass(x []float32) int32 {
+	best := -1
+	for i, v := range x {
+		if v == v && (best < 0 || v > x[best]) {
+			best = i
+		}
+	}
+	return int32(max(best, 0))
+}
+
+// Argmax's two passes agree with the definition on every length's tail and
+// on rows of NaNs, infinities, signed zeros and ties.
+func TestArgmaxMatchesDefinition(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	special := []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 1, 1, -3}
+	for n := 0; n <= 41; n++ {
+		for trial := 0; trial < 200; trial++ {
+			x := make([]float32, n)
+			for i := range x {
+				if r.IntN(3) == 0 {
+					x[i] = special[r.IntN(len(special))]
+				} else {
+					x[i] = float32(r.IntN(5)) - 2 // small range: many ties
+				}
+			}
+			if got, want := Argmax(x), argmaxOnePass(x); got != want {
+				t.Fatalf("Argmax(%v) = %d, want %d", x, got, want)
+			}
 		}
 	}
 }
