@@ -12,6 +12,9 @@ import (
 func prepAVX2(sbuf *float32, bterm *float32, scales *byte, biases *byte, xsum *float32, rows int, groups int, kind int, step *float32)
 
 //go:noescape
+func prep2AVX2(sbuf *float32, bterm *float32, scales *byte, biases *byte, xsum *float32, rows int, groups int, kind int, step *float32)
+
+//go:noescape
 func matvec4AVX2(dst *float32, rows int, words *uint32, xp *float32, sbuf *float32, bterm *float32, groups int, bpg int)
 
 //go:noescape
@@ -232,7 +235,11 @@ func matvecArch(dst []float32, v *Vec, m *Matrix, r0, r1 int) {
 	var bterm [64]float32
 	for r := r0; r < r1; r += chunk {
 		n := min(chunk, r1-r)
-		prepAVX2(&sbuf[0], &bterm[0], &m.Scales[r*gpr*es], &m.Biases[r*gpr*es], &v.xsum[0], n, gpr, kind, &v.step[0])
+		if gpr%8 == 0 {
+			prep2AVX2(&sbuf[0], &bterm[0], &m.Scales[r*gpr*es], &m.Biases[r*gpr*es], &v.xsum[0], n, gpr, kind, &v.step[0])
+		} else {
+			prepAVX2(&sbuf[0], &bterm[0], &m.Scales[r*gpr*es], &m.Biases[r*gpr*es], &v.xsum[0], n, gpr, kind, &v.step[0])
+		}
 		w := &m.RowWords(r)[0]
 		switch {
 		case v.kernel == "vnni" && m.Bits == 4 && m.GroupSize == 64:

@@ -933,3 +933,159 @@ dgloop:
 	JNZ dgloop
 	VZEROUPPER
 	RET
+
+// func prep2AVX2(sbuf *float32, bterm *float32, scales *byte, biases *byte, xsum *float32, rows int, groups int, kind int, step *float32)
+//
+// prepAVX2 for groups a multiple of 8, two rows at a time: the rows share
+// the loads of step and xsum, and their bias terms one horizontal
+// reduction. Each row's lanes are summed in the same order whether it is
+// one of a pair or the odd last row alone (whose partner is itself), so a
+// row's result does not depend on how rows were split into chunks.
+TEXT ·prep2AVX2(SB), NOSPLIT, $0-72
+	MOVQ sbuf+0(FP), R12
+	MOVQ bterm+8(FP), DI
+	MOVQ scales+16(FP), R8
+	MOVQ biases+24(FP), R9
+	MOVQ rows+40(FP), CX
+	MOVQ groups+48(FP), BX
+	MOVQ BX, DX
+	SHLQ $2, DX // sbuf bytes per row
+	MOVQ $2, R10 // scale bytes per element
+	CMPQ kind+56(FP), $2
+	JNE  p2size
+	MOVQ $4, R10
+p2size:
+	IMULQ BX, R10 // scale bytes per row
+
+p2pair:
+	// RAX: 0 for a pair, else the odd last row (its partner is itself).
+	XORQ AX, AX
+	CMPQ CX, $1
+	JNE  p2go
+	MOVQ R10, AX // offset of the partner: 0 below
+p2go:
+	MOVQ R10, SI
+	SUBQ AX, SI // partner scale offset: R10 for a pair, 0 alone
+	MOVQ DX, R13
+	CMPQ CX, $1
+	JNE  p2sb
+	XORQ R13, R13 // partner sbuf offset: 0 alone (it rewrites the same values)
+p2sb:
+	MOVQ xsum+32(FP), R11
+	MOVQ step+64(FP), R14
+	XORQ AX, AX // byte offset into the row's scales
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	MOVQ groups+48(FP), BX
+	CMPQ kind+56(FP), $1
+	JEQ  p2f16
+	JGT  p2f32
+
+p2bf16:
+	VMOVUPS (R11), Y3
+	VMOVUPS (R14), Y4
+	VPMOVZXWD (R8)(AX*1), Y5
+	VPSLLD $16, Y5, Y5
+	VMULPS Y4, Y5, Y5
+	VMOVUPS Y5, (R12)
+	VPMOVZXWD (R9)(AX*1), Y6
+	VPSLLD $16, Y6, Y6
+	VFMADD231PS Y3, Y6, Y7
+	ADDQ SI, AX
+	VPMOVZXWD (R8)(AX*1), Y5
+	VPSLLD $16, Y5, Y5
+	VMULPS Y4, Y5, Y5
+	VMOVUPS Y5, (R12)(R13*1)
+	VPMOVZXWD (R9)(AX*1), Y6
+	VPSLLD $16, Y6, Y6
+	VFMADD231PS Y3, Y6, Y8
+	SUBQ SI, AX
+	ADDQ $16, AX
+	ADDQ $32, R11
+	ADDQ $32, R14
+	ADDQ $32, R12
+	SUBQ $8, BX
+	JNZ  p2bf16
+	JMP  p2reduce
+
+p2f16:
+	VMOVUPS (R11), Y3
+	VMOVUPS (R14), Y4
+	VCVTPH2PS (R8)(AX*1), Y5
+	VMULPS Y4, Y5, Y5
+	VMOVUPS Y5, (R12)
+	VCVTPH2PS (R9)(AX*1), Y6
+	VFMADD231PS Y3, Y6, Y7
+	ADDQ SI, AX
+	VCVTPH2PS (R8)(AX*1), Y5
+	VMULPS Y4, Y5, Y5
+	VMOVUPS Y5, (R12)(R13*1)
+	VCVTPH2PS (R9)(AX*1), Y6
+	VFMADD231PS Y3, Y6, Y8
+	SUBQ SI, AX
+	ADDQ $16, AX
+	ADDQ $32, R11
+	ADDQ $32, R14
+	ADDQ $32, R12
+	SUBQ $8, BX
+	JNZ  p2f16
+	JMP  p2reduce
+
+p2f32:
+	VMOVUPS (R11), Y3
+	VMOVUPS (R14), Y4
+	VMULPS (R8)(AX*1), Y4, Y5
+	VMOVUPS Y5, (R12)
+	VMOVUPS (R9)(AX*1), Y6
+	VFMADD231PS Y3, Y6, Y7
+	ADDQ SI, AX
+	VMULPS (R8)(AX*1), Y4, Y5
+	VMOVUPS Y5, (R12)(R13*1)
+	VMOVUPS (R9)(AX*1), Y6
+	VFMADD231PS Y3, Y6, Y8
+	SUBQ SI, AX
+	ADDQ $32, AX
+	ADDQ $32, R11
+	ADDQ $32, R14
+	ADDQ $32, R12
+	SUBQ $8, BX
+	JNZ  p2f32
+
+p2reduce:
+	// [A01 A23 B01 B23 | A45 A67 B45 B67] → [A B A B]
+	VHADDPS Y8, Y7, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VHADDPS X0, X0, X0
+	CMPQ CX, $1
+	JEQ  p2last
+	VMOVSD X0, (DI)
+	ADDQ $8, DI
+	ADDQ DX, R12 // past the partner's sbuf row
+	LEAQ (R8)(R10*2), R8
+	LEAQ (R9)(R10*2), R9
+	SUBQ $2, CX
+	JNZ  p2pair
+	JMP  p2pref
+
+p2last:
+	VMOVSS X0, (DI)
+	ADDQ R10, R8
+	ADDQ R10, R9
+
+p2pref:
+	// As prepAVX2: prefetch the next three chunks' scales and biases.
+	MOVQ R8, AX
+	SUBQ scales+16(FP), AX
+	IMULQ $3, AX
+	XORQ R10, R10
+p2prefl:
+	CMPQ R10, AX
+	JGE  p2done
+	PREFETCHT1 (R8)(R10*1)
+	PREFETCHT1 (R9)(R10*1)
+	ADDQ $64, R10
+	JMP  p2prefl
+p2done:
+	VZEROUPPER
+	RET
