@@ -21,4 +21,11 @@
 // Kernels split their work across goroutines (rows, heads or output
 // columns); hot loops have AVX2/FMA assembly on amd64 with pure-Go
 // fallbacks chosen at run time.
+//
+// Decoding a token streams every weight and every cached key and value
+// once, so the layout serves that stream: quantized matrices are copied at
+// load into one region in run order (streamed.go), the KV cache is carved
+// from regions of its own (kvmemory.go), both on transparent huge pages on
+// Linux, and the products that read one activation (q, k, v; gate, up) run
+// as one parallel region with one contiguous part per thread (quantized.go).
 package cpu
