@@ -41,8 +41,8 @@ func (r *Runtime) Capabilities() backend.Capabilities {
 func (r *Runtime) Close() error { return nil }
 
 // Load compiles a decoder graph (graph/decoder.go I/O) for sessions. The
-// graph's weight files are memory-mapped; only the quantized matrices that
-// decoding streams are copied, into one region in run order (streamed.go).
+// graph's weight files are memory-mapped; the matrices that decoding
+// streams whole are copied, into one region in run order (streamed.go).
 func (r *Runtime) Load(ctx context.Context, g *graph.Graph, opts backend.LoadOptions) (backend.Model, error) {
 	if err := r.Capabilities().Check(g); err != nil {
 		return nil, err
