@@ -21,6 +21,26 @@
 // computes their bias terms Σ_j bias_j·xsum_j, 8 groups per step; the main
 // loop then needs one broadcast and one FMA per group for the scale.
 
+// PREP_RETURN ends a scale pass. R8 and R9 point at the next chunk's
+// scales and biases: it prefetches the next three chunks' into L2 (the
+// first two were asked for by the calls before), so that they arrive while
+// the kernel streams words, and returns.
+#define PREP_RETURN(loop, done) \
+	MOVQ R8, AX \
+	SUBQ scales+16(FP), AX \
+	IMULQ $3, AX \
+	XORQ R10, R10 \
+loop: \
+	CMPQ R10, AX \
+	JGE  done \
+	PREFETCHT1 (R8)(R10*1) \
+	PREFETCHT1 (R9)(R10*1) \
+	ADDQ $64, R10 \
+	JMP  loop \
+done: \
+	VZEROUPPER \
+	RET
+
 // func prepAVX2(sbuf *float32, bterm *float32, scales *byte, biases *byte, xsum *float32, rows int, groups int, kind int, step *float32)
 //
 // For each of rows rows: widens the row's scales to f32 and multiplies
@@ -159,23 +179,7 @@ pdone:
 	DECQ CX
 	JNZ prow
 
-	// R8 and R9 now point at the next chunk's scales and biases: prefetch
-	// the next three chunks' into L2 (the first two were asked for by the
-	// calls before), so that they arrive while the kernel streams words.
-	MOVQ R8, AX
-	SUBQ scales+16(FP), AX
-	IMULQ $3, AX
-	XORQ R10, R10
-ppref:
-	CMPQ R10, AX
-	JGE pprefdone
-	PREFETCHT1 (R8)(R10*1)
-	PREFETCHT1 (R9)(R10*1)
-	ADDQ $64, R10
-	JMP ppref
-pprefdone:
-	VZEROUPPER
-	RET
+	PREP_RETURN(ppref, pprefdone)
 
 // func matvec4AVX2(dst *float32, rows int, words *uint32, xp *float32, sbuf *float32, bterm *float32, groups int, bpg int)
 //
@@ -1074,18 +1078,4 @@ p2last:
 	ADDQ R10, R9
 
 p2pref:
-	// As prepAVX2: prefetch the next three chunks' scales and biases.
-	MOVQ R8, AX
-	SUBQ scales+16(FP), AX
-	IMULQ $3, AX
-	XORQ R10, R10
-p2prefl:
-	CMPQ R10, AX
-	JGE  p2done
-	PREFETCHT1 (R8)(R10*1)
-	PREFETCHT1 (R9)(R10*1)
-	ADDQ $64, R10
-	JMP  p2prefl
-p2done:
-	VZEROUPPER
-	RET
+	PREP_RETURN(p2prefl, p2done)
