@@ -407,9 +407,13 @@ func newCache(capacity int) *Cache {
 }
 
 // release frees the cache's memory at once (rather than when it is
-// collected); the cache must not be used after.
+// collected) and empties it: a later run starts from no positions, in new
+// memory. Nothing may run with the cache meanwhile.
 func (c *Cache) release() {
-	c.layers = nil
+	if c == nil {
+		return
+	}
+	c.layers = map[int64]*layerKV{}
 	c.mem.release()
 }
 

@@ -45,3 +45,24 @@ func TestKVMemoryBuffers(t *testing.T) {
 		t.Fatal("release left regions")
 	}
 }
+
+// A released cache empties and, used again, starts over in new memory.
+func TestCacheReleaseThenReuse(t *testing.T) {
+	c := newCache(8)
+	k, v := randF32(1, -1, 1, 1, 2, 3, 4), randF32(2, -1, 1, 1, 2, 3, 4)
+	for round := 0; round < 2; round++ {
+		l, err := c.append(0, k, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Len() != 3 || l.k[l.cap*4+5] != k.F32()[3*4+5] {
+			t.Fatalf("round %d: %d positions, head 1 key %g, want 3 and %g", round, c.Len(), l.k[l.cap*4+5], k.F32()[3*4+5])
+		}
+		c.release()
+		if c.Len() != 0 || c.Bytes() != 0 {
+			t.Fatalf("round %d: released cache holds %d positions, %d bytes", round, c.Len(), c.Bytes())
+		}
+	}
+	var none *Cache
+	none.release() // a program without a cache closes too
+}

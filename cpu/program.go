@@ -148,8 +148,10 @@ func Compile(g *graph.Graph, opts Options) (*Program, error) {
 	return p, nil
 }
 
-// Close releases the program's mapped weights (when it mapped them itself).
+// Close releases the program's mapped weights (when it mapped them itself)
+// and the memory of its own KV cache.
 func (p *Program) Close() error {
+	p.cache.release()
 	if p.closer != nil {
 		err := p.closer()
 		p.closer = nil
