@@ -15,7 +15,8 @@ import (
 //
 // Buffers are not freed one by one: a layer that grows leaves its old
 // buffers to the region until the whole cache is released. Regions are
-// reserved in kvRegionBytes steps; only the pages written take memory.
+// reserved in kvRegionBytes steps; only the pages written (2 MiB each when
+// huge) take memory.
 type kvMemory struct {
 	unmap []func() // one per region
 	tail  []byte   // the unused rest of the newest region
