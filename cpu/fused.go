@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/graphpass/graphpass/cpu/internal/vec"
 	"github.com/graphpass/graphpass/graph"
@@ -209,7 +210,7 @@ func buildRoPE(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error
 func buildSwiGLU(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error) {
 	return func(e *exec, in []*tensor.Tensor) (*tensor.Tensor, error) {
 		g, u := in[0], in[1]
-		if !sameInts(g.Shape, u.Shape) {
+		if !slices.Equal(g.Shape, u.Shape) {
 			return nil, fmt.Errorf("gate %v and up %v differ", g.Shape, u.Shape)
 		}
 		gf, tg := e.asF32(g)
@@ -232,18 +233,6 @@ func buildSwiGLU(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, err
 		}
 		return e.toDType(out, graph.Promote(g.DType, u.DType)), nil
 	}, nil
-}
-
-func sameInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // ropeFrequencies returns the default frequencies exactly as transformers
@@ -274,9 +263,10 @@ type ropeDefault struct {
 }
 
 // ropeTable returns cos and sin of every (position, frequency) pair,
-// [B*S][2][half]: per position the cosines, then the sines. Within one run the table is computed once
-// and shared by every RoPE node with the same positions and frequencies
-// (all layers, q and k), as the primitive form shares its cos/sin.
+// [B*S][2][half]: per position the cosines, then the sines. Within one run
+// the table is computed once and shared by every RoPE node with the same
+// positions and frequencies (all layers, q and k), as the primitive form
+// shares its cos/sin.
 func (e *exec) ropeTable(pos *tensor.Tensor, freq []float32, scale float32, half int, cacheable bool) []float32 {
 	n := pos.Len()
 	key := ropeKey{freq: &freq[0], scale: scale, half: half}
@@ -284,7 +274,7 @@ func (e *exec) ropeTable(pos *tensor.Tensor, freq []float32, scale float32, half
 	for i := range ids {
 		ids[i] = pos.Int64At(i)
 	}
-	if t, ok := e.rope[key]; ok && cacheable && slicesEqual(t.pos, ids) {
+	if t, ok := e.rope[key]; ok && cacheable && slices.Equal(t.pos, ids) {
 		return t.cs
 	}
 	cs := make([]float32, 2*n*half)
@@ -318,16 +308,4 @@ type ropeKey struct {
 type ropeCache struct {
 	pos []int64
 	cs  []float32
-}
-
-func slicesEqual(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

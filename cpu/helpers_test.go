@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/graphpass/graphpass/graph"
@@ -86,7 +87,7 @@ func runOpErr(op string, attrs map[string]graph.Attr, ins []*tensor.Tensor) erro
 // check compares got against a float64 reference within rel (max-abs over max-ref).
 func check(t testing.TB, what string, got *tensor.Tensor, wantShape []int, want []float64, rel float64) {
 	t.Helper()
-	if !sameInts(got.Shape, wantShape) {
+	if !slices.Equal(got.Shape, wantShape) {
 		t.Fatalf("%s: shape %v, want %v", what, got.Shape, wantShape)
 	}
 	g := got.ToF64()
