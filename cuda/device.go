@@ -172,11 +172,7 @@ func (d *Device) PDL() bool { return d.pdl }
 // It reports whether it is on.
 func (d *Device) SetPDL(on bool) bool {
 	defer d.enter()()
-	d.a.cuStreamSynchronize(d.stream)
-	for p, ls := range d.cached {
-		ls.destroy(d.a)
-		delete(d.cached, p)
-	}
+	d.dropCached()
 	d.pdl = on && d.pdlOK
 	return d.pdl
 }
@@ -401,6 +397,17 @@ func (d *Device) Sync() error {
 	return d.a.check("cuStreamSynchronize", d.a.cuStreamSynchronize(d.stream))
 }
 
+// dropCached waits for queued work, then destroys and forgets every
+// cached launch set and its captured graph. The caller holds the lock
+// (d.enter).
+func (d *Device) dropCached() {
+	d.a.cuStreamSynchronize(d.stream)
+	for p, ls := range d.cached {
+		ls.destroy(d.a)
+		delete(d.cached, p)
+	}
+}
+
 // Close implements gpu.Device.
 func (d *Device) Close() error {
 	defer d.enter()()
@@ -409,11 +416,7 @@ func (d *Device) Close() error {
 	}
 	d.closed = true
 	a := d.a
-	a.cuStreamSynchronize(d.stream)
-	for p, ls := range d.cached {
-		ls.destroy(a)
-		delete(d.cached, p)
-	}
+	d.dropCached()
 	if d.pinned != nil {
 		a.cuMemFreeHost(d.pinned)
 	}

@@ -99,6 +99,17 @@ func (ls *launchSet) destroy(a *api) {
 	}
 }
 
+// launchKernel queues launch l on the stream, with programmatic dependent
+// launch when pdl is set.
+func (d *Device) launchKernel(l *launch, pdl bool) cuResult {
+	if pdl {
+		cfg := launchConfig{gridX: l.grid[0], gridY: l.grid[1], gridZ: l.grid[2], blockX: l.threads, blockY: 1, blockZ: 1, sharedMem: 0,
+			stream: d.stream, attrs: &d.pdlAttr, numAttrs: 1}
+		return d.a.cuLaunchKernelEx(&cfg, l.fn, unsafe.Pointer(&l.params[0]), nil)
+	}
+	return d.a.cuLaunchKernel(l.fn, l.grid[0], l.grid[1], l.grid[2], l.threads, 1, 1, 0, d.stream, unsafe.Pointer(&l.params[0]), nil)
+}
+
 // launchAll launches every dispatch in order. With programmatic dependent
 // launch each kernel after the first may start while its predecessor
 // runs: it loads its weights, then waits in griddepcontrol.wait
@@ -107,15 +118,7 @@ func (d *Device) launchAll(ls *launchSet) error {
 	a := d.a
 	for i := range ls.launches {
 		l := &ls.launches[i]
-		var r cuResult
-		if d.pdl && i > 0 {
-			cfg := launchConfig{gridX: l.grid[0], gridY: l.grid[1], gridZ: l.grid[2], blockX: l.threads, blockY: 1, blockZ: 1, sharedMem: 0,
-				stream: d.stream, attrs: &d.pdlAttr, numAttrs: 1}
-			r = a.cuLaunchKernelEx(&cfg, l.fn, unsafe.Pointer(&l.params[0]), nil)
-		} else {
-			r = a.cuLaunchKernel(l.fn, l.grid[0], l.grid[1], l.grid[2], l.threads, 1, 1, 0, d.stream, unsafe.Pointer(&l.params[0]), nil)
-		}
-		if err := a.check("cuLaunchKernel", r); err != nil {
+		if err := a.check("cuLaunchKernel", d.launchKernel(l, d.pdl && i > 0)); err != nil {
 			return fmt.Errorf("dispatch %d (%s, node %s, grid %v, %d threads): %w", l.dispatchNo, l.kernel, l.node, l.grid, l.threads, err)
 		}
 	}
@@ -322,8 +325,7 @@ func (d *Device) ProfileQueued(plan *gpu.Plan, b *gpu.Bindings, reps int) ([]flo
 		a.cuEventRecord(evs[0], d.stream)
 		for i := range ls.launches {
 			l := &ls.launches[i]
-			r := a.cuLaunchKernel(l.fn, l.grid[0], l.grid[1], l.grid[2], l.threads, 1, 1, 0, d.stream, unsafe.Pointer(&l.params[0]), nil)
-			if err := a.check("cuLaunchKernel", r); err != nil {
+			if err := a.check("cuLaunchKernel", d.launchKernel(l, false)); err != nil {
 				return nil, fmt.Errorf("dispatch %d (%s): %w", i, l.kernel, err)
 			}
 			a.cuEventRecord(evs[i+1], d.stream)
@@ -375,8 +377,7 @@ func (d *Device) ProfileRepeat(plan *gpu.Plan, b *gpu.Bindings, copies int) ([]f
 		}
 		var lerr error
 		for c := 0; c < copies; c++ {
-			r := a.cuLaunchKernel(l.fn, l.grid[0], l.grid[1], l.grid[2], l.threads, 1, 1, 0, d.stream, unsafe.Pointer(&l.params[0]), nil)
-			if err := a.check("cuLaunchKernel", r); err != nil && lerr == nil {
+			if err := a.check("cuLaunchKernel", d.launchKernel(l, false)); err != nil && lerr == nil {
 				lerr = err
 			}
 		}

@@ -141,8 +141,7 @@ func ProfileDecode(ctx context.Context, d *Device, g *graph.Graph, prompt, steps
 	if err != nil {
 		return nil, err
 	}
-	var logitTimes, greedyTimes []time.Duration
-	var argTimes, gpuTimes []float64
+	var logitTimes, greedyTimes, argTimes, gpuTimes []float64 // ms
 	var up, run, down time.Duration
 	ctxSum := 0
 	for k := 0; k < steps; k++ {
@@ -157,13 +156,13 @@ func ProfileDecode(ctx context.Context, d *Device, g *graph.Graph, prompt, steps
 		if lg, err = a.Forward(ctx, backend.Step{Tokens: [][]int32{{next}}}); err != nil {
 			return nil, err
 		}
-		logitTimes = append(logitTimes, time.Since(t0)+at)
+		logitTimes = append(logitTimes, ms(time.Since(t0)+at))
 		u0, r0, d0 := td.upload, td.run, td.download
 		t0 = time.Now()
 		if gid, err = b.ForwardGreedy(ctx, backend.Step{Tokens: [][]int32{{gid[0]}}}); err != nil {
 			return nil, err
 		}
-		greedyTimes = append(greedyTimes, time.Since(t0))
+		greedyTimes = append(greedyTimes, ms(time.Since(t0)))
 		up, run, down = up+td.upload-u0, run+td.run-r0, down+td.download-d0
 		gms, err := d.LastRunMillis()
 		if err != nil {
@@ -172,8 +171,8 @@ func ProfileDecode(ctx context.Context, d *Device, g *graph.Graph, prompt, steps
 		gpuTimes = append(gpuTimes, gms)
 		ctxSum += prompt + k + 1
 	}
-	pr.LogitsMs = ms(medianDuration(logitTimes[1:]))
-	pr.GreedyMs = ms(medianDuration(greedyTimes[1:]))
+	pr.LogitsMs = median(logitTimes[1:])
+	pr.GreedyMs = median(greedyTimes[1:])
 	pr.GPUMs = median(gpuTimes[1:])
 	pr.HostArgmax = median(argTimes)
 	pr.UploadMs, pr.RunMs, pr.DownloadMs = ms(up)/float64(steps), ms(run)/float64(steps), ms(down)/float64(steps)
@@ -238,9 +237,3 @@ func kernelLabel(d *gpu.Dispatch) string {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-
-func medianDuration(d []time.Duration) time.Duration {
-	s := append([]time.Duration(nil), d...)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)/2]
-}

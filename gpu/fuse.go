@@ -53,8 +53,6 @@ type mvGroup struct {
 	pair    int        // the SwiGLU node of a gate/up pair, or -1
 	norm    int        // the RMSNorm node folded in front, or -1
 	x       string     // the products' input (the norm's input when folded)
-	// residBuf binds a single product's residual epilogue (set by emitMV).
-	residBuf Buf
 }
 
 // ropeChain is where a query or key head's rows come from before RoPE.
@@ -218,20 +216,8 @@ func (pr *planner) planFusions() {
 			emit(run, -1)
 		}
 	}
-	// A norm whose consumers did not all end up in groups stays a dispatch.
-	for v, ni := range normOf {
-		for _, c := range pr.cons[v] {
-			if !done[c] {
-				pr.fused[ni] = false
-				for _, g := range pr.groups {
-					if g.norm == ni {
-						g.norm, g.x = -1, v
-					}
-				}
-				break
-			}
-		}
-	}
+	// Every member is now in a group (each is among its own sibs), so a
+	// folded norm's consumers, all members (normFoldable), are all grouped.
 }
 
 // mvMember reports whether node i is a matrix product the fused decode
@@ -297,14 +283,10 @@ func (pr *planner) mvMember(i int) (mvMember, bool) {
 	for _, d := range xs[:len(xs)-1] {
 		rows *= d
 	}
-	if c := pr.soleConsumer(m.out); c >= 0 && pr.p.nodes[c].Op == "Add" {
-		add := pr.p.nodes[c]
-		if ov := pr.vals[other(add, m.out)]; ov != nil && ov.init != "" && !ov.isInt && len(ov.shape) == 1 && ov.shape[0] == m.N {
-			m.bias, m.biasNode, m.out = ov, c, add.Outputs[0]
-		}
+	if c, ov := pr.biasAdd(m.out, m.N); c >= 0 {
+		m.bias, m.biasNode, m.out = ov, c, pr.p.nodes[c].Outputs[0]
 	}
-	S := pr.pl.Seq
-	if m.out == graph.Logits && pr.pl.LastOnly && S > 1 && len(xs) == 3 && xs[1] == S {
+	if pr.lastRowsWanted(m.out, xs) {
 		if ac := pr.soleConsumer(m.out); ac >= 0 {
 			return m, false
 		}
@@ -474,6 +456,7 @@ func (pr *planner) emitMV(g *mvGroup) error {
 	bs := [3]Buf{dummy, dummy, dummy}
 	var outs []*pval
 	N := 0
+	r := dummy // a single product's residual epilogue
 	switch {
 	case g.pair >= 0:
 		y := pr.output(pr.p.nodes[g.pair].Outputs[0])
@@ -485,38 +468,24 @@ func (pr *planner) emitMV(g *mvGroup) error {
 	case len(g.members) == 1:
 		final := first.out
 		var resid *pval
-		if c := pr.soleConsumer(final); c >= 0 && pr.p.nodes[c].Op == "Add" {
-			add := pr.p.nodes[c]
-			ov := pr.vals[other(add, final)]
-			if ov != nil && ov.init == "" && ov.st != nil && !ov.isInt && ov.rowStride == 0 && sameShape(ov.shape, ints(pr.types[final].Shape)) &&
-				sameShape(ints(pr.types[add.Outputs[0]].Shape), ov.shape) {
-				resid = ov
-				pr.fused[c] = true
-				final = add.Outputs[0]
-			}
+		if c, ov := pr.residualAdd(final); c >= 0 {
+			resid = ov
+			pr.fused[c] = true
+			final = pr.p.nodes[c].Outputs[0]
 		}
 		var y *pval
-		S := pr.pl.Seq
 		if first.lastRows && resid == nil {
-			M = x.shape[0]
-			xb.Offset += int64((S-1)*K) * 4
-			xs = S * K
-			t := pr.types[final]
-			y = &pval{name: final, dt: t.DType, shape: []int{M, 1, first.N}}
-			y.st = pr.newStorage(int64(M*first.N) * 4)
-			pr.vals[final] = y
+			y, M, xs = pr.lastRowsOutput(final, x, &xb, K, first.N)
 		} else {
 			y = pr.output(final)
-		}
-		if resid != nil {
-			d.Params.N[5] = 1
-			ins = append(ins, resid)
 		}
 		ys[0], N = pr.ref(y), first.N
 		outs = append(outs, y)
 		d.Params.N[4] = int32(N)
 		if resid != nil {
-			g.residBuf = pr.ref(resid)
+			d.Params.N[5] = 1
+			ins = append(ins, resid)
+			r = pr.ref(resid)
 		}
 	default:
 		for j, m := range g.members {
@@ -575,7 +544,6 @@ func (pr *planner) emitMV(g *mvGroup) error {
 		wpr = mvWarpsPerRow(N, K/32, 2)
 	}
 	d.Params.N[15] = int32(wpr)
-	r := g.residBuf // the zero Buf is the dummy binding
 	var args []Buf
 	if first.bits == 0 {
 		w := [3]Buf{dummy, dummy, dummy}

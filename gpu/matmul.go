@@ -91,38 +91,22 @@ func (pr *planner) matmul(idx int, n *graph.Node) error {
 	// Epilogues: a bias Add and then a residual Add fold into the product.
 	final := n.Outputs[0]
 	var bias, resid *pval
-	if c := pr.soleConsumer(final); c >= 0 && pr.p.nodes[c].Op == "Add" {
-		add := pr.p.nodes[c]
-		if ov := pr.vals[other(add, final)]; ov != nil && ov.init != "" && !ov.isInt && len(ov.shape) == 1 && ov.shape[0] == N {
-			bias = ov
-			pr.fused[c] = true
-			final = add.Outputs[0]
-		}
+	if c, ov := pr.biasAdd(final, N); c >= 0 {
+		bias = ov
+		pr.fused[c] = true
+		final = pr.p.nodes[c].Outputs[0]
 	}
-	if c := pr.soleConsumer(final); c >= 0 && pr.p.nodes[c].Op == "Add" {
-		add := pr.p.nodes[c]
-		ov := pr.vals[other(add, final)]
-		if ov != nil && ov.init == "" && ov.st != nil && !ov.isInt && ov.rowStride == 0 && sameShape(ov.shape, ints(pr.types[final].Shape)) &&
-			sameShape(ints(pr.types[add.Outputs[0]].Shape), ov.shape) {
-			resid = ov
-			pr.fused[c] = true
-			final = add.Outputs[0]
-		}
+	if c, ov := pr.residualAdd(final); c >= 0 {
+		resid = ov
+		pr.fused[c] = true
+		final = pr.p.nodes[c].Outputs[0]
 	}
 
 	xb := pr.ref(x)
 	xs := K
 	var y *pval
-	S := pr.pl.Seq
-	if final == graph.Logits && pr.pl.LastOnly && S > 1 && resid == nil && len(x.shape) == 3 && x.shape[1] == S {
-		// Only each row's last position is wanted: read every S-th row.
-		M = x.shape[0]
-		xb.Offset += int64((S-1)*K) * 4
-		xs = S * K
-		t := pr.types[final]
-		y = &pval{name: final, dt: t.DType, shape: []int{M, 1, N}}
-		y.st = pr.newStorage(int64(M*N) * 4)
-		pr.vals[final] = y
+	if resid == nil && pr.lastRowsWanted(final, x.shape) {
+		y, M, xs = pr.lastRowsOutput(final, x, &xb, K, N)
 	} else {
 		y = pr.output(final)
 	}
@@ -162,6 +146,62 @@ func (pr *planner) matmul(idx int, n *graph.Node) error {
 		pr.emitGrid(d, [3]int{ceilDiv(N, 64), ceilDiv(M, 64), 1}, 256, []*pval{y}, ins, pr.ref(y), xb, wb, qb, sb, bb, rb, biasb)
 	}
 	return nil
+}
+
+// biasAdd returns the Add that is the only consumer of v, a product's
+// result of N columns, when it adds a bias (a float weight vector of N),
+// and that vector; else -1 and nil.
+func (pr *planner) biasAdd(v string, N int) (int, *pval) {
+	c := pr.soleConsumer(v)
+	if c < 0 || pr.p.nodes[c].Op != "Add" {
+		return -1, nil
+	}
+	ov := pr.vals[other(pr.p.nodes[c], v)]
+	if ov != nil && ov.init != "" && !ov.isInt && len(ov.shape) == 1 && ov.shape[0] == N {
+		return c, ov
+	}
+	return -1, nil
+}
+
+// residualAdd returns the Add that is the only consumer of v, a product's
+// result, when it adds a residual (a computed float tensor in the arena
+// of v's shape, the sum's shape too), and that residual; else -1 and nil.
+func (pr *planner) residualAdd(v string) (int, *pval) {
+	c := pr.soleConsumer(v)
+	if c < 0 || pr.p.nodes[c].Op != "Add" {
+		return -1, nil
+	}
+	add := pr.p.nodes[c]
+	ov := pr.vals[other(add, v)]
+	if ov != nil && ov.init == "" && ov.st != nil && !ov.isInt && ov.rowStride == 0 && sameShape(ov.shape, ints(pr.types[v].Shape)) &&
+		sameShape(ints(pr.types[add.Outputs[0]].Shape), ov.shape) {
+		return c, ov
+	}
+	return -1, nil
+}
+
+// lastRowsWanted reports whether out, a product's result whose input has
+// shape xshape, is the logits of a multi-token step of which only each
+// row's last position is wanted.
+func (pr *planner) lastRowsWanted(out string, xshape []int) bool {
+	S := pr.pl.Seq
+	return out == graph.Logits && pr.pl.LastOnly && S > 1 && len(xshape) == 3 && xshape[1] == S
+}
+
+// lastRowsOutput binds out, the logits of a product of N columns whose
+// input x is [B,S,K] (lastRowsWanted), as [B,1,N] in new storage and
+// moves xb, x's binding, to the first row's last position: the product
+// reads every S-th row. It returns the output, its rows (B) and x's row
+// stride (S*K).
+func (pr *planner) lastRowsOutput(out string, x *pval, xb *Buf, K, N int) (*pval, int, int) {
+	S := pr.pl.Seq
+	M := x.shape[0]
+	xb.Offset += int64((S-1)*K) * 4
+	t := pr.types[out]
+	y := &pval{name: out, dt: t.DType, shape: []int{M, 1, N}}
+	y.st = pr.newStorage(int64(M*N) * 4)
+	pr.vals[out] = y
+	return y, M, S * K
 }
 
 func other(n *graph.Node, v string) string {
