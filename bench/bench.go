@@ -29,6 +29,7 @@ import (
 
 	"github.com/graphpass/graphpass/backend"
 	"github.com/graphpass/graphpass/cpu"
+	"github.com/graphpass/graphpass/gpu"
 	"github.com/graphpass/graphpass/graph"
 	"github.com/graphpass/graphpass/model"
 	"github.com/graphpass/graphpass/pipeline"
@@ -37,7 +38,8 @@ import (
 // DeviceBandwidthKey is the backend.Stats.Extra entry in which a runtime
 // whose weights live in device memory (a GPU) reports that memory's
 // bandwidth in bytes per second; bench then uses it instead of the host's.
-const DeviceBandwidthKey = "memory_bandwidth_bytes_per_s"
+// It is package gpu's key (gpu.StatDeviceBandwidth).
+const DeviceBandwidthKey = gpu.StatDeviceBandwidth
 
 // Options choose what to measure. The zero value (plus a model) works.
 type Options struct {
@@ -243,7 +245,6 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		case errors.Is(err, backend.ErrUnsupported):
 			// GPU runtimes run rewritten graphs only.
 			res.Notes = append(res.Notes, "no fused-vs-unfused comparison: "+err.Error())
-			unfused = nil
 		case err != nil:
 			return nil, fmt.Errorf("unfused run: %w", err)
 		default:
@@ -417,7 +418,7 @@ func (o *Options) start(ctx context.Context, rt backend.Runtime, dir string, pas
 		res.DType = prep.Graph.Metadata[model.MetaDType]
 	}
 	r.phase.WeightBytesPerToken = weightBytesPerToken(prep.Graph)
-	r.kvPerPosition = kvBytesPerPosition(prep.Graph)
+	r.kvPerPosition = KVBytesPerPosition(prep.Graph)
 	// The pass host's garbage must not be collected while decoding is timed.
 	runtime.GC()
 	debug.FreeOSMemory()
@@ -515,9 +516,10 @@ func (r *runner) close() {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// kvBytesPerPosition is the f32 key and value cache of one position over
-// all layers, from the graph's metadata (0 when it does not say).
-func kvBytesPerPosition(g *graph.Graph) int64 {
+// KVBytesPerPosition is the f32 key and value cache of one position over
+// all layers, from the graph's metadata (0 when it does not say): the KV
+// bytes a decode step reads per cached position.
+func KVBytesPerPosition(g *graph.Graph) int64 {
 	get := func(k string) int64 { v, _ := strconv.ParseInt(g.Metadata[k], 10, 64); return v }
 	heads := get(model.MetaKVCacheHeads)
 	if heads == 0 {

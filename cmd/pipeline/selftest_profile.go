@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graphpass/graphpass/bench"
 	"github.com/graphpass/graphpass/cuda"
 	"github.com/graphpass/graphpass/graph"
 	"github.com/graphpass/graphpass/model"
@@ -68,7 +69,7 @@ func profileDecode(ctx context.Context, out io.Writer, pf profileFlags, asJSON b
 				return fmt.Errorf("profile %s (%s): %w", name, c.name, err)
 			}
 			e := profileEntry{Model: name, Config: c.name, Profile: p}
-			e.BytesPerToken = float64(p.WeightBytes) + kvBytesPerPosition(g)*p.AvgContext
+			e.BytesPerToken = float64(p.WeightBytes) + float64(bench.KVBytesPerPosition(g))*p.AvgContext
 			e.LimitTokS = bw / e.BytesPerToken
 			e.Utilization = 1000 / p.GreedyMs / e.LimitTokS
 			entries = append(entries, e)
@@ -135,14 +136,4 @@ func profileGraph(ctx context.Context, name string) (*graph.Graph, func(), error
 		return nil, nil, err
 	}
 	return prep.Graph, func() { prep.Close(); cleanup() }, nil
-}
-
-// kvBytesPerPosition is what one cached position costs the GPU runtimes to
-// read: keys and values of every layer, in f32.
-func kvBytesPerPosition(g *graph.Graph) float64 {
-	atoi := func(k string) float64 {
-		v, _ := strconv.Atoi(g.Metadata[k])
-		return float64(v)
-	}
-	return atoi(graph.MetaNumLayers) * 2 * atoi(graph.MetaNumKVHeads) * atoi(graph.MetaHeadDim) * 4
 }
