@@ -18,10 +18,8 @@ type ResolvedPass struct {
 	Version string
 	Builtin bool
 	// Path is the .wasm file of a non-built-in pass; SHA256 pins it.
-	Path   string
-	SHA256 string
-	// Wasm holds a built-in's module bytes.
-	Wasm    []byte
+	Path    string
+	SHA256  string
 	Options string // JSON object
 	OnError OnError
 	Line    int // where the spec lists it
@@ -70,15 +68,13 @@ func ResolvePasses(s *Spec) ([]ResolvedPass, error) {
 				return nil, errAt(ps.Line, "only: %v", err)
 			}
 			for _, name := range names {
-				wasm, _ := builtinPass(name)
-				out = append(out, ResolvedPass{Name: name, Builtin: true, Wasm: wasm, Options: "{}", OnError: ps.OnError, Line: ps.Line})
+				out = append(out, ResolvedPass{Name: name, Builtin: true, Options: "{}", OnError: ps.OnError, Line: ps.Line})
 			}
 		case ps.Name != "":
-			wasm, ok := builtinPass(ps.Name)
-			if !ok {
+			if !builtinPass(ps.Name) {
 				return nil, errAt(ps.Line, "unknown pass %q (built in: %s; or give a .wasm path)", ps.Name, strings.Join(builtinPassNames(), ", "))
 			}
-			out = append(out, ResolvedPass{Name: ps.Name, Builtin: true, Wasm: wasm, Options: opts, OnError: ps.OnError, Line: ps.Line})
+			out = append(out, ResolvedPass{Name: ps.Name, Builtin: true, Options: opts, OnError: ps.OnError, Line: ps.Line})
 		default:
 			st, err := os.Stat(ps.Path)
 			switch {
@@ -96,10 +92,10 @@ func ResolvePasses(s *Spec) ([]ResolvedPass, error) {
 	return out, nil
 }
 
-// builtinPass returns the module of a built-in pass.
-func builtinPass(name string) ([]byte, bool) {
+// builtinPass reports whether name is a built-in pass with a module.
+func builtinPass(name string) bool {
 	b, ok := passes.Lookup(name)
-	return b.Wasm, ok && len(b.Wasm) > 0
+	return ok && len(b.Wasm) > 0
 }
 
 func builtinPassNames() []string { return passes.Names() }

@@ -463,8 +463,9 @@ type Session struct {
 
 var _ backend.Session = (*Session)(nil)
 
-// Forward implements backend.Session.
-func (s *Session) Forward(ctx context.Context, step backend.Step) (*backend.Logits, error) {
+// forwardRequest is the ForwardRequest of step in this session, with the
+// default logits mode (the last position's); callers set Logits.
+func (s *Session) forwardRequest(step backend.Step) *runtimev1.ForwardRequest {
 	req := &runtimev1.ForwardRequest{SessionId: s.id, Tokens: toRows32(step.Tokens)}
 	if step.Mask != nil {
 		req.Mask = toRows32(step.Mask)
@@ -472,6 +473,12 @@ func (s *Session) Forward(ctx context.Context, step backend.Step) (*backend.Logi
 	if step.Positions != nil {
 		req.Positions = toRows64(step.Positions)
 	}
+	return req
+}
+
+// Forward implements backend.Session.
+func (s *Session) Forward(ctx context.Context, step backend.Step) (*backend.Logits, error) {
+	req := s.forwardRequest(step)
 	if step.AllLogits {
 		req.Logits = runtimev1.LogitsMode_LOGITS_ALL
 	}
@@ -494,13 +501,8 @@ func (s *Session) Forward(ctx context.Context, step backend.Step) (*backend.Logi
 // row's greedy next token (on the device where the runtime can) and only
 // the ids come back.
 func (s *Session) ForwardGreedy(ctx context.Context, step backend.Step) ([]int32, error) {
-	req := &runtimev1.ForwardRequest{SessionId: s.id, Tokens: toRows32(step.Tokens), Logits: runtimev1.LogitsMode_LOGITS_GREEDY}
-	if step.Mask != nil {
-		req.Mask = toRows32(step.Mask)
-	}
-	if step.Positions != nil {
-		req.Positions = toRows64(step.Positions)
-	}
+	req := s.forwardRequest(step)
+	req.Logits = runtimev1.LogitsMode_LOGITS_GREEDY
 	var ids []int32
 	err := s.r.do(ctx, "Forward", s.r.cfg.CallTimeout, func(ctx context.Context) error {
 		stream, err := s.r.rpc.Forward(ctx, req)
