@@ -69,8 +69,13 @@ func (e *wrapError) Unwrap() []error { return e.errs }
 type printer struct {
 	buf     []byte
 	wrapped []error
+	verbFlags
+}
 
-	// The flags of the verb being formatted; plusV is %+v (field names).
+// verbFlags are the flags, width and precision of the verb being
+// formatted; plusV is %+v (field names). Each verb, and each operand left
+// over for %!(EXTRA ...), starts from the zero value.
+type verbFlags struct {
 	plus, minus, sharp, zero, space, plusV bool
 	wid, prec                              int
 	hasWid, hasPrec                        bool
@@ -92,8 +97,7 @@ func (p *printer) printf(format string, args []any) {
 			continue
 		}
 		i++
-		p.plus, p.minus, p.sharp, p.zero, p.space, p.plusV = false, false, false, false, false, false
-		p.wid, p.prec, p.hasWid, p.hasPrec = 0, 0, false, false
+		p.verbFlags = verbFlags{}
 	flags:
 		for ; i < len(format); i++ {
 			switch format[i] {
@@ -183,7 +187,7 @@ func (p *printer) printf(format string, args []any) {
 			}
 			p.buf = append(p.buf, reflect.TypeOf(a).String()...)
 			p.buf = append(p.buf, '=')
-			p.plus, p.minus, p.sharp, p.zero, p.space, p.hasWid, p.hasPrec = false, false, false, false, false, false, false
+			p.verbFlags = verbFlags{}
 			p.arg(a, 'v')
 		}
 		p.buf = append(p.buf, ')')

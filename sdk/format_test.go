@@ -76,6 +76,27 @@ func TestSprintfMatchesFmt(t *testing.T) {
 	}
 }
 
+// TestSprintfExtraResetsFlags: operands left over (%!(EXTRA ...)) are
+// formatted with no flags, whatever the last verb had: %+v's field names
+// included.
+func TestSprintfExtraResetsFlags(t *testing.T) {
+	cases := []struct {
+		format string
+		args   []any
+	}{
+		{"%+v", []any{point{1, 2, "p"}, point{3, 4, "q"}}},
+		{"%+v", []any{1, point{3, 4, "q"}, &point{5, 6, "r"}}},
+		{"%+d %-8.3v|", []any{1, 2.5, point{3, 4, "q"}, 7}},
+		{"%#x %05.1f", []any{255, 1.5, 255, 2.5}},
+	}
+	for _, c := range cases {
+		want := fmt.Sprintf(c.format, c.args...)
+		if got := sdk.Sprintf(c.format, c.args...); got != want {
+			t.Errorf("Sprintf(%q, %#v)\n got  %q\n want %q", c.format, c.args, got, want)
+		}
+	}
+}
+
 func TestErrorfWraps(t *testing.T) {
 	base := errors.New("base")
 	err := sdk.Errorf("rule %s: %w", "x", base)
