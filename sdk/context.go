@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/graphpass/graphpass/graph"
@@ -211,7 +212,7 @@ func (c *Context) runRule(r *Rule) error {
 	nodes := c.view.Nodes()
 	for i := len(nodes) - 1; i >= 0; i-- {
 		n := nodes[i]
-		if c.claimed[n] || (ops != nil && !containsString(ops, n.Op)) {
+		if c.claimed[n] || (ops != nil && !slices.Contains(ops, n.Op)) {
 			continue
 		}
 		m, reason := c.matchAt(pat, r, n)

@@ -304,38 +304,12 @@ func (p *printer) arg(a any, verb rune) {
 			p.fmtString(string(v), verb, a)
 			return
 		}
-	case int:
-		p.fmtInt(uint64(v), v < 0, verb, a)
+	case int, int8, int16, int32, int64: // these types only: a named one may have a String method
+		x := reflect.ValueOf(a).Int()
+		p.fmtInt(uint64(x), x < 0, verb, a)
 		return
-	case int8:
-		p.fmtInt(uint64(v), v < 0, verb, a)
-		return
-	case int16:
-		p.fmtInt(uint64(v), v < 0, verb, a)
-		return
-	case int32:
-		p.fmtInt(uint64(v), v < 0, verb, a)
-		return
-	case int64:
-		p.fmtInt(uint64(v), v < 0, verb, a)
-		return
-	case uint:
-		p.fmtInt(uint64(v), false, verb, a)
-		return
-	case uint8:
-		p.fmtInt(uint64(v), false, verb, a)
-		return
-	case uint16:
-		p.fmtInt(uint64(v), false, verb, a)
-		return
-	case uint32:
-		p.fmtInt(uint64(v), false, verb, a)
-		return
-	case uint64:
-		p.fmtInt(v, false, verb, a)
-		return
-	case uintptr:
-		p.fmtInt(uint64(v), false, verb, a)
+	case uint, uint8, uint16, uint32, uint64, uintptr:
+		p.fmtInt(reflect.ValueOf(a).Uint(), false, verb, a)
 		return
 	case float32:
 		p.fmtFloat(float64(v), 32, verb, a)
@@ -524,7 +498,8 @@ func (p *printer) padNumber(sign, digits string, zeroOK bool) {
 	p.zero = zero
 }
 
-// zeros returns n zeros ("" for n <= 0).
+// zeros returns n zeros ("" for n <= 0), by hand: strings.Repeat would
+// add some 5 KB to every module.
 func zeros(n int) string {
 	if n <= 0 {
 		return ""
@@ -536,6 +511,8 @@ func zeros(n int) string {
 	return string(b)
 }
 
+// upper is strings.ToUpper for the ASCII digits strconv writes, without
+// the Unicode case tables strings.ToUpper links (some 13 KB a module).
 func upper(s string) string {
 	b := []byte(s)
 	for i, c := range b {

@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"slices"
+
 	"github.com/graphpass/graphpass/graph"
 )
 
@@ -94,40 +96,30 @@ func (v *View) Dead(removed []*graph.Node, outputs []string) map[*graph.Node]boo
 	for _, n := range removed {
 		dead[n] = true
 	}
-	gone := map[string]bool{}
-	for _, o := range outputs {
-		gone[o] = true
-	}
 	nodes := v.g.Nodes
 	for i := len(nodes) - 1; i >= 0; i-- {
-		n := nodes[i]
-		if dead[n] {
-			continue
-		}
-		dies := true
-		for _, o := range n.Outputs {
-			if v.IsOutput(o) && !gone[o] {
-				dies = false
-				break
-			}
-			for _, r := range v.Consumers(o) {
-				if !dead[r] {
-					dies = false
-					break
-				}
-			}
-		}
-		if dies {
+		if n := nodes[i]; !dead[n] && !v.outputsRead(n, dead, outputs) {
 			dead[n] = true
 		}
 	}
 	return dead
 }
 
+// outputsRead reports whether any output of n is ReadBy a node not in dead
+// or is a graph output not listed in outputs.
+func (v *View) outputsRead(n *graph.Node, dead map[*graph.Node]bool, outputs []string) bool {
+	for _, o := range n.Outputs {
+		if v.ReadBy(o, dead, outputs) {
+			return true
+		}
+	}
+	return false
+}
+
 // ReadBy reports whether value is read by a node not in dead, or is a graph
 // output not listed in outputs.
 func (v *View) ReadBy(value string, dead map[*graph.Node]bool, outputs []string) bool {
-	if v.IsOutput(value) && !containsString(outputs, value) {
+	if v.IsOutput(value) && !slices.Contains(outputs, value) {
 		return true
 	}
 	for _, r := range v.Consumers(value) {

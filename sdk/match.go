@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"slices"
+
 	"github.com/graphpass/graphpass/graph"
 )
 
@@ -98,22 +100,7 @@ func (m *Match) Dying() []*graph.Node {
 	v := m.ctx.view
 	dead := map[*graph.Node]bool{m.root: true}
 	for i := len(ns) - 1; i >= 0; i-- {
-		n := ns[i]
-		if dead[n] {
-			continue
-		}
-		dies := true
-		for _, o := range n.Outputs {
-			if v.IsOutput(o) {
-				dies = false
-			}
-			for _, c := range v.Consumers(o) {
-				if !dead[c] {
-					dies = false
-				}
-			}
-		}
-		if dies {
+		if n := ns[i]; !dead[n] && !v.outputsRead(n, dead, nil) {
 			dead[n] = true
 		}
 	}
@@ -352,7 +339,7 @@ func (m *matcher) valueOK(p *Pattern, value string) bool {
 		if !ok {
 			return false
 		}
-		if len(p.dtypes) > 0 && !containsDType(p.dtypes, t.DType) {
+		if len(p.dtypes) > 0 && !slices.Contains(p.dtypes, t.DType) {
 			return false
 		}
 		if p.rank >= 0 && t.Shape.Rank() != p.rank {
@@ -368,15 +355,6 @@ func (m *matcher) valueOK(p *Pattern, value string) bool {
 		}
 	}
 	return true
-}
-
-func containsDType(ds []graph.DType, d graph.DType) bool {
-	for _, x := range ds {
-		if x == d {
-			return true
-		}
-	}
-	return false
 }
 
 func (m *matcher) nodeOK(p *Pattern, n *graph.Node, value string) bool {

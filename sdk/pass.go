@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/graphpass/graphpass/abi"
@@ -41,7 +42,7 @@ func (p *Pass) Triggered(g *graph.Graph) bool {
 	var has func(*graph.Graph) bool
 	has = func(g *graph.Graph) bool {
 		for _, n := range g.Nodes {
-			if containsString(p.Consumes, n.Op) {
+			if slices.Contains(p.Consumes, n.Op) {
 				return true
 			}
 			for _, sg := range n.Subgraphs {

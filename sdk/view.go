@@ -1,6 +1,8 @@
 package sdk
 
 import (
+	"slices"
+
 	"github.com/graphpass/graphpass/graph"
 )
 
@@ -174,19 +176,10 @@ func (v *View) TracesTo(value, src string, ops ...string) bool {
 			return true
 		}
 		n := v.ix.Producer(value)
-		if n == nil || !containsString(ops, n.Op) {
+		if n == nil || !slices.Contains(ops, n.Op) {
 			return false
 		}
 		value = n.Input(0)
-	}
-	return false
-}
-
-func containsString(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
 	}
 	return false
 }

@@ -11,6 +11,8 @@
 package layernorm
 
 import (
+	"slices"
+
 	"github.com/graphpass/graphpass/graph"
 	"github.com/graphpass/graphpass/sdk"
 )
@@ -53,7 +55,7 @@ var Pass = &sdk.Pass{
 // scale) is not part of the norm and the match shrinks to exclude it.
 func wellFormed(m *sdk.Match) bool {
 	v := m.View()
-	if !equalInts(m.Node("mean").IntList("axes"), m.Node("var").IntList("axes")) {
+	if !slices.Equal(m.Node("mean").IntList("axes"), m.Node("var").IntList("axes")) {
 		return false
 	}
 	d, ok := v.LastDim(m.Value("x"))
@@ -105,16 +107,4 @@ func rewrite(m *sdk.Match, rw *sdk.Rewrite) error {
 	y := rw.Add("LayerNorm", ins, map[string]graph.Attr{"eps": graph.Float(eps)})
 	rw.Replace(m.Root(), y)
 	return nil
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -1,6 +1,8 @@
 package sdpa
 
 import (
+	"slices"
+
 	"github.com/graphpass/graphpass/graph"
 	"github.com/graphpass/graphpass/sdk"
 )
@@ -117,7 +119,7 @@ func Analyze(v *sdk.View, root *graph.Node) (*Attention, string) {
 		a.KExpanded = mm.Inputs[1]
 	} else {
 		t := v.Producer(mm.Inputs[1])
-		if t == nil || t.Op != "Transpose" || !equalInts(t.IntList("perm"), []int64{0, 1, 3, 2}) {
+		if t == nil || t.Op != "Transpose" || !slices.Equal(t.IntList("perm"), []int64{0, 1, 3, 2}) {
 			return nil, ""
 		}
 		a.KExpanded = t.Input(0)
@@ -178,16 +180,4 @@ func StripRepeat(v *sdk.View, x string) string {
 		}
 	}
 	return x
-}
-
-func equalInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
