@@ -59,15 +59,7 @@ func TestNativeAttention(t *testing.T) {
 				in = passtest.Run(t, p, in, "").After
 			}
 			o := passtest.RunBoth(t, nativeattention.Pass, "native_attention.wasm.gz", in, "")
-			if o.Rewrites() != tc.want {
-				t.Fatalf("%d rewrites, want %d; notes %v", o.Rewrites(), tc.want, o.NoteMessages())
-			}
-			if tc.note != "" && !o.HasNote(tc.note) {
-				t.Errorf("notes %v, want one containing %q", o.NoteMessages(), tc.note)
-			}
-			if tc.note == "" && len(o.Response.Notes) > 0 {
-				t.Errorf("unexpected notes %v", o.NoteMessages())
-			}
+			o.Expect(t, tc.want, tc.note)
 			if tc.want > 0 {
 				for _, v := range o.After.Inputs {
 					if strings.HasPrefix(v.Name, "past_key_values.") {

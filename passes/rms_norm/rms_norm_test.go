@@ -126,15 +126,7 @@ func TestRMSNorm(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := build(t, tc.f)
 			o := passtest.RunBoth(t, rmsnorm.Pass, "rms_norm.wasm.gz", g, "")
-			if o.Rewrites() != tc.want {
-				t.Fatalf("%d rewrites, want %d; notes %v", o.Rewrites(), tc.want, o.NoteMessages())
-			}
-			if tc.note != "" && !o.HasNote(tc.note) {
-				t.Errorf("notes %v, want one containing %q", o.NoteMessages(), tc.note)
-			}
-			if tc.note == "" && len(o.Response.Notes) > 0 {
-				t.Errorf("unexpected notes %v", o.NoteMessages())
-			}
+			o.Expect(t, tc.want, tc.note)
 			c := o.After.OpCounts()
 			if tc.want == 1 {
 				if c["RMSNorm"] != 1 || c["Rsqrt"]+c["Sqrt"] != 0 && !tc.f.extraUse {

@@ -116,15 +116,7 @@ func TestRotaryEmbedding(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			g := build(t, tc.f)
 			o := passtest.RunBoth(t, rotary.Pass, "rotary_embedding.wasm.gz", g, "")
-			if o.Rewrites() != tc.want {
-				t.Fatalf("%d rewrites, want %d; notes %v", o.Rewrites(), tc.want, o.NoteMessages())
-			}
-			if tc.note != "" && !o.HasNote(tc.note) {
-				t.Errorf("notes %v, want one containing %q", o.NoteMessages(), tc.note)
-			}
-			if tc.note == "" && len(o.Response.Notes) > 0 {
-				t.Errorf("unexpected notes %v", o.NoteMessages())
-			}
+			o.Expect(t, tc.want, tc.note)
 			for _, n := range o.After.Nodes {
 				if n.Op != "RoPE" {
 					continue

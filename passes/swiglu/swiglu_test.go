@@ -62,15 +62,7 @@ func TestSwiGLU(t *testing.T) {
 			b.Output(tc.build(b, gate, up))
 			g := b.MustBuild(t)
 			o := passtest.RunBoth(t, swiglu.Pass, "swiglu.wasm.gz", g, "")
-			if o.Rewrites() != tc.want {
-				t.Fatalf("%d rewrites, want %d; notes %v", o.Rewrites(), tc.want, o.NoteMessages())
-			}
-			if tc.note != "" && !o.HasNote(tc.note) {
-				t.Errorf("notes %v, want one containing %q", o.NoteMessages(), tc.note)
-			}
-			if tc.note == "" && len(o.Response.Notes) > 0 {
-				t.Errorf("unexpected notes %v", o.NoteMessages())
-			}
+			o.Expect(t, tc.want, tc.note)
 			if got := o.After.OpCounts()["SwiGLU"]; got != tc.want {
 				t.Errorf("%d SwiGLU nodes, want %d", got, tc.want)
 			}

@@ -50,6 +50,23 @@ func (o *Outcome) HasNote(substr string) bool {
 	return false
 }
 
+// Expect fails the test unless the patch has exactly rewrites rewrites
+// (fatal); then, if note is not empty, reports an error unless some note's
+// message contains it, and if note is empty, reports an error if there are
+// any notes at all.
+func (o *Outcome) Expect(t TB, rewrites int, note string) {
+	t.Helper()
+	if o.Rewrites() != rewrites {
+		t.Fatalf("%d rewrites, want %d; notes %v", o.Rewrites(), rewrites, o.NoteMessages())
+	}
+	if note != "" && !o.HasNote(note) {
+		t.Errorf("notes %v, want one containing %q", o.NoteMessages(), note)
+	}
+	if note == "" && len(o.Response.Notes) > 0 {
+		t.Errorf("unexpected notes %v", o.NoteMessages())
+	}
+}
+
 // Request builds the ABI v1 request a host sends for g: the graph without
 // weight file references or the bytes of initializers over
 // graph.InlineLimit, and the inferred type of every value.
