@@ -120,6 +120,8 @@ type prepared struct {
 	err      error                       // from inference
 	prefix   map[uint32][]byte           // EncodeRunRequestGraph by ABI version
 	ops      map[string]bool             // ops at any depth, built on first use
+	nodes    int                         // g.NumNodes(), once counted is set
+	counted  bool
 }
 
 func newPrepared(g *graph.Graph) *prepared { return &prepared{g: g} }
@@ -156,6 +158,15 @@ func (pr *prepared) request(version uint32) ([]byte, error) {
 	}
 	pr.prefix[version] = b
 	return b, nil
+}
+
+// numNodes returns g.NumNodes(), counting only on first use (the graph
+// must not change meanwhile, as for the rest of prepared).
+func (pr *prepared) numNodes() int {
+	if !pr.counted {
+		pr.nodes, pr.counted = pr.g.NumNodes(), true
+	}
+	return pr.nodes
 }
 
 // hasOp reports whether a node of the graph, at any depth, has one of ops.

@@ -125,7 +125,7 @@ func (r *Runner) Run(ctx context.Context, g *graph.Graph, steps []Step) (*graph.
 		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidGraph, err)
 	}
 	cur := g
-	pr := preparedWithTypes(cur, types) // types, encoding and ops of cur, shared by the steps that see it
+	pr := preparedWithTypes(cur, types) // types, encoding, ops and node count of cur, shared by the steps that see it
 	var reports []Report
 	done := func(i int, rep Report) {
 		reports = append(reports, rep)
@@ -137,7 +137,7 @@ func (r *Runner) Run(ctx context.Context, g *graph.Graph, steps []Step) (*graph.
 		if st.Pass == nil {
 			return nil, reports, errors.New("host: step without a pass")
 		}
-		rep := Report{Pass: st.Pass.Name(), Version: st.Pass.info.Version, File: st.Pass.File(), NodesBefore: cur.NumNodes()}
+		rep := Report{Pass: st.Pass.Name(), Version: st.Pass.info.Version, File: st.Pass.File(), NodesBefore: pr.numNodes()}
 		if !r.RunUntriggered && noOptions(st.Options) {
 			if ok, why := st.Pass.triggered(pr); !ok {
 				if err := ctx.Err(); err != nil {
@@ -174,7 +174,7 @@ func (r *Runner) Run(ctx context.Context, g *graph.Graph, steps []Step) (*graph.
 			pr = preparedWithTypes(res.Graph, res.types)
 		}
 		cur = res.Graph
-		rep.NodesAfter = cur.NumNodes()
+		rep.NodesAfter = pr.numNodes()
 		done(i, rep)
 	}
 	if cur == g {
