@@ -94,12 +94,12 @@ func mergeDataSegments(wasm []byte) []byte {
 		return wasm
 	}
 	var body []byte
-	body = appendUvarint(body, uint64(len(merged)))
+	body = binary.AppendUvarint(body, uint64(len(merged)))
 	for _, s := range merged {
 		body = append(body, 0, opI32Const)
 		body = appendSvarint(body, int64(int32(s.offset)))
 		body = append(body, opEnd)
-		body = appendUvarint(body, uint64(len(s.data)))
+		body = binary.AppendUvarint(body, uint64(len(s.data)))
 		body = append(body, s.data...)
 	}
 	out := make([]byte, 0, len(wasm)+len(body)-len(dataBody))
@@ -112,12 +112,12 @@ func mergeDataSegments(wasm []byte) []byte {
 		switch p {
 		case dataStart:
 			out = append(out, sectionData)
-			out = appendUvarint(out, uint64(len(body)))
+			out = binary.AppendUvarint(out, uint64(len(body)))
 			out = append(out, body...)
 		case countStart:
-			cnt := appendUvarint(nil, uint64(len(merged)))
+			cnt := binary.AppendUvarint(nil, uint64(len(merged)))
 			out = append(out, sectionDataCount)
-			out = appendUvarint(out, uint64(len(cnt)))
+			out = binary.AppendUvarint(out, uint64(len(cnt)))
 			out = append(out, cnt...)
 		default:
 			out = append(out, wasm[p:next]...)
@@ -164,7 +164,7 @@ func parseDataSegments(b []byte) ([]dataSegment, bool) {
 
 func uvarint(b []byte) (uint64, int) {
 	v, n := binary.Uvarint(b)
-	if n <= 0 || n > 10 {
+	if n <= 0 {
 		return 0, -1
 	}
 	return v, n
@@ -187,8 +187,6 @@ func svarint(b []byte) (int64, int) {
 	}
 	return 0, -1
 }
-
-func appendUvarint(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
 
 func appendSvarint(b []byte, v int64) []byte {
 	for {

@@ -3,6 +3,8 @@ package host
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"iter"
 	"os"
 	"testing"
 
@@ -33,42 +35,50 @@ func initialMemory(t *testing.T, wasm []byte) []byte {
 	return append([]byte(nil), m...)
 }
 
+// dataSections yields the parsed segments of each data section of wasm,
+// in order, failing the test on one that does not parse.
+func dataSections(t *testing.T, wasm []byte) iter.Seq[[]dataSegment] {
+	t.Helper()
+	return func(yield func([]dataSegment) bool) {
+		t.Helper()
+		for p := 8; p < len(wasm); {
+			size, n := uvarint(wasm[p+1:])
+			if wasm[p] == sectionData {
+				segs, ok := parseDataSegments(wasm[p+1+n : p+1+n+int(size)])
+				if !ok {
+					t.Fatal("data section does not parse")
+				}
+				if !yield(segs) {
+					return
+				}
+			}
+			p += 1 + n + int(size)
+		}
+	}
+}
+
 // paint applies a module's data segments to zeroed memory, as
 // instantiation does (the real thing, for small modules: initialMemory).
 func paint(t *testing.T, wasm []byte) []byte {
 	t.Helper()
 	var mem []byte
-	for p := 8; p < len(wasm); {
-		size, n := uvarint(wasm[p+1:])
-		if wasm[p] == sectionData {
-			segs, ok := parseDataSegments(wasm[p+1+n : p+1+n+int(size)])
-			if !ok {
-				t.Fatal("data section does not parse")
+	for segs := range dataSections(t, wasm) {
+		for _, s := range segs {
+			if end := int(s.offset) + len(s.data); end > len(mem) {
+				mem = append(mem, make([]byte, end-len(mem))...)
 			}
-			for _, s := range segs {
-				if end := int(s.offset) + len(s.data); end > len(mem) {
-					mem = append(mem, make([]byte, end-len(mem))...)
-				}
-				copy(mem[s.offset:], s.data)
-			}
+			copy(mem[s.offset:], s.data)
 		}
-		p += 1 + n + int(size)
 	}
 	return mem
 }
 
+// countSegments returns the number of segments in wasm's first data
+// section (0 without one).
 func countSegments(t *testing.T, wasm []byte) int {
 	t.Helper()
-	for p := 8; p < len(wasm); {
-		size, n := uvarint(wasm[p+1:])
-		if wasm[p] == sectionData {
-			segs, ok := parseDataSegments(wasm[p+1+n : p+1+n+int(size)])
-			if !ok {
-				t.Fatal("data section does not parse")
-			}
-			return len(segs)
-		}
-		p += 1 + n + int(size)
+	for segs := range dataSections(t, wasm) {
+		return len(segs)
 	}
 	return 0
 }
@@ -76,14 +86,7 @@ func countSegments(t *testing.T, wasm []byte) int {
 // TestMergeDataSegmentsKeepsMemory: a Go module's tens of thousands of
 // segments become a few, and an instance starts with the same memory.
 func TestMergeDataSegmentsKeepsMemory(t *testing.T) {
-	gz, err := os.ReadFile("testdata/testpass.wasm.gz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := Gunzip(gz)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wasm, _ := testpassWasm(t)
 	merged := mergeDataSegments(wasm)
 	before, after := countSegments(t, wasm), countSegments(t, merged)
 	t.Logf("%d segments → %d; %d → %d bytes", before, after, len(wasm), len(merged))
@@ -122,18 +125,18 @@ func TestMergeDataSegmentsRefusesOverlap(t *testing.T) {
 		b := []byte{0, opI32Const}
 		b = appendSvarint(b, off)
 		b = append(b, opEnd)
-		b = appendUvarint(b, uint64(len(data)))
+		b = binary.AppendUvarint(b, uint64(len(data)))
 		return append(b, data...)
 	}
 	module := func(segs ...[]byte) []byte {
-		body := appendUvarint(nil, uint64(len(segs)))
+		body := binary.AppendUvarint(nil, uint64(len(segs)))
 		for _, s := range segs {
 			body = append(body, s...)
 		}
 		m := []byte("\x00asm\x01\x00\x00\x00")
 		m = append(m, 5, 3, 1, 0, 1) // memory section: one memory, min 1 page
 		m = append(m, sectionData)
-		m = appendUvarint(m, uint64(len(body)))
+		m = binary.AppendUvarint(m, uint64(len(body)))
 		return append(m, body...)
 	}
 	ok := module(seg(16, "ab"), seg(20, "cd"), seg(60000, "far"))

@@ -30,11 +30,7 @@ func TestLoadReportsInfo(t *testing.T) {
 	if p.Name() != "testpass" || p.ABIVersion() != 1 || p.File() != testdata("testpass.wasm.gz") {
 		t.Errorf("name %q version %d file %q", p.Name(), p.ABIVersion(), p.File())
 	}
-	gz, _ := os.ReadFile(testdata("testpass.wasm.gz"))
-	b, err := host.Gunzip(gz)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, _ := host.TestpassWasm(t)
 	sum := sha256.Sum256(b) // of the module, not of its compressed file
 	if p.SHA256() != hex.EncodeToString(sum[:]) {
 		t.Errorf("sha256 %s", p.SHA256())

@@ -3,7 +3,6 @@ package host_test
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -110,14 +109,7 @@ func TestHostile_ZeroByteModule(t *testing.T) {
 }
 
 func TestHostile_TruncatedModule(t *testing.T) {
-	gz, err := os.ReadFile(testdata("testpass.wasm.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := host.Gunzip(gz)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b, gz := host.TestpassWasm(t)
 	hostile{module: "truncated.wasm", wasm: b[:len(b)/2], atLoad: true, reason: host.ErrInvalidModule}.check(t)
 	hostile{module: "truncated.wasm.gz", wasm: gz[:len(gz)/2], atLoad: true, reason: host.ErrInvalidModule,
 		want: []string{"gzip: unexpected EOF"}}.check(t)
