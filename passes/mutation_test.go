@@ -134,7 +134,7 @@ func TestPassesOnMutants(t *testing.T) {
 		for k := 0; k < 1+r.Intn(3); k++ {
 			g = mutate(r, g)
 		}
-		if graph.Verify(g) != nil || decodable(g) != "" {
+		if types, err := graph.VerifyTypes(g); err != nil || decodableTypes(g, types) != "" {
 			continue
 		}
 		valid++
@@ -217,6 +217,11 @@ func decodable(g *graph.Graph) string {
 	if err != nil {
 		return err.Error()
 	}
+	return decodableTypes(g, types)
+}
+
+// decodableTypes is decodable given the types of g's values (as inferred).
+func decodableTypes(g *graph.Graph, types map[string]graph.TensorType) string {
 	for _, in := range g.Inputs {
 		rest, ok := strings.CutPrefix(in.Name, "past_key_values.")
 		if !ok {

@@ -1,7 +1,9 @@
 package sdpa_test
 
 import (
+	"math"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/graphpass/graphpass/graph"
@@ -65,7 +67,7 @@ func TestSDPAOnModels(t *testing.T) {
 				t.Errorf("notes %v, want %d", o.NoteMessages(), tc.notes)
 			}
 			for _, n := range o.Response.Notes {
-				if tc.note == "" || !contains(n.Message, tc.note) {
+				if tc.note == "" || !strings.Contains(n.Message, tc.note) {
 					t.Errorf("note %q, want one containing %q", n.Message, tc.note)
 				}
 			}
@@ -85,7 +87,7 @@ func TestSDPAOnModels(t *testing.T) {
 					t.Errorf("SDPA k has %s heads, want %d", h, tc.kvHeads)
 				}
 				hd, _ := types[n.Inputs[0]].Shape[3].Size, 0
-				want := 1 / sqrt(float64(hd))
+				want := 1 / math.Sqrt(float64(hd))
 				if d := n.Float("scale") - want; d > 1e-7 || d < -1e-7 {
 					t.Errorf("scale %g, want %g", n.Float("scale"), want)
 				}
