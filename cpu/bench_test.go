@@ -200,40 +200,7 @@ func BenchmarkKVCacheAttention(b *testing.B) {
 		mask.I64()[i] = 1
 	}
 	scale := float32(1 / math.Sqrt(D))
-	b.Run("fused", func(b *testing.B) {
-		f := newGB("kv")
-		f.output(f.op("KVCacheAttention", attrs("scale", graph.Float(float64(scale)), "layer", graph.Int(0)),
-			f.input("q", q), f.input("k", k), f.input("v", v), f.input("m", mask)))
-		for i := range f.g.Inputs {
-			if i < 3 {
-				f.g.Inputs[i].Type.Shape[2] = graph.S("seq")
-			} else {
-				f.g.Inputs[i].Type.Shape[1] = graph.S("past+seq")
-			}
-		}
-		p, err := Compile(f.g, Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer p.Close()
-		ctx := context.Background()
-		// Fill the cache with T-1 positions, then time one-position steps
-		// (resetting to T-1 cached positions each time).
-		pre := map[string]*tensor.Tensor{"q": randF32(5, -1, 1, 1, Hq, T-1, D), "k": past, "v": past, "m": tensor.New(graph.I64, 1, T-1)}
-		for i := range pre["m"].I64() {
-			pre["m"].I64()[i] = 1
-		}
-		if _, err := p.Run(ctx, pre); err != nil {
-			b.Fatal(err)
-		}
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if _, err := p.Run(ctx, f.inputs); err != nil {
-				b.Fatal(err)
-			}
-			p.cache.layers[0].n = T - 1
-		}
-	})
+	b.Run("fused", func(b *testing.B) { benchKVCacheStep(b, 1, Hq, Hkv, D, 1, T) })
 	b.Run("primitive", func(b *testing.B) {
 		u := newGB("kv")
 		am := u.op("AttentionMask", nil, u.input("m", mask), u.input("ids", tensor.New(graph.I64, 1, 1)))
