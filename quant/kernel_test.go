@@ -98,6 +98,51 @@ func testKernels(t *testing.T) {
 	}
 }
 
+// TestKernelExtremes drives every kernel at the edge of its integer
+// range: every code at its largest value and every x just below a power of
+// two, so the vnni kernels' fixed-point X reaches 2^22 in every lane. An
+// int32 accumulator that wrapped would be off by 2^32 times the step.
+func TestKernelExtremes(t *testing.T) {
+	for _, k := range []string{"", "avx2", "generic"} {
+		forceKernel = k
+		name := Kernel()
+		forceKernel = ""
+		if k != "" && name != k {
+			continue
+		}
+		for _, bits := range []int{4, 8} {
+			for _, g := range SupportedGroupSizes {
+				const rows, cols = 3, 5 * 128 // odd block and group counts
+				p := Params{bits, g}
+				m := allocMatrix(rows, cols, p, graph.F32)
+				for i := range m.Words {
+					m.Words[i] = math.MaxUint32
+				}
+				for i := 0; i < rows*m.Groups(); i++ {
+					storeScalar(m.Scales, graph.F32, i, 1)
+					storeScalar(m.Biases, graph.F32, i, 0)
+				}
+				for _, sign := range []float32{1, -1} {
+					x := make([]float32, cols)
+					for i := range x {
+						x[i] = sign * math.Nextafter32(1, 0)
+					}
+					forceKernel = k
+					got := make([]float32, rows)
+					MatVecRows(got, x, m, 0, rows)
+					forceKernel = ""
+					want, mag := refProduct(m, x, 1)
+					for r := range got {
+						if e := math.Abs(float64(got[r]) - want[r]); e > 2e-6*mag[r] {
+							t.Errorf("%s bits %d group %d sign %g row %d: got %g want %g", name, bits, g, sign, r, got[r], want[r])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 func TestMatVecRangeOnly(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 10))
 	m, _ := Quantize(randMatrix(rng, 16, 64, graph.BF16), 16, 64, Default, graph.BF16)
