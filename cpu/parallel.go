@@ -35,6 +35,39 @@ func parallelFor(threads, n, grain int, fn func(lo, hi int)) {
 	// from then costs a chunk, not half the region.
 	chunks := min(n/grain, 4*threads)
 	j := &job{fn: fn, n: n, chunks: int32(chunks)}
+	j.start(threads)
+}
+
+// parallelOwned runs fn over [0, n) in pieces of piece items (the last
+// may be shorter) on up to threads goroutines, the calling one included.
+// Each goroutine owns a contiguous share of the pieces and runs it front
+// to back, one stream that its prefetches cover, as a static split would;
+// one that finishes its share takes pieces from the far ends of the
+// others'. A core that is slow, or whose goroutine starts late or never
+// (a descheduled vCPU on a shared host), then costs the pieces it has not
+// reached, not the whole region. On one goroutine fn runs once, over
+// [0, n).
+func parallelOwned(threads, n, piece int, fn func(lo, hi int)) {
+	piece = max(piece, 1)
+	chunks := (n + piece - 1) / piece
+	threads = min(threads, chunks, runtime.GOMAXPROCS(0))
+	if threads <= 1 {
+		if n > 0 {
+			fn(0, n)
+		}
+		return
+	}
+	j := &job{fn: fn, n: n, chunks: int32(chunks), piece: piece, shares: make([]atomic.Uint64, threads)}
+	for r := range j.shares {
+		lo, hi := uint64(chunks*r/threads), uint64(chunks*(r+1)/threads)
+		j.shares[r].Store(lo<<32 | hi)
+	}
+	j.start(threads)
+}
+
+// start runs j on the pool (or on new goroutines when the pool is busy)
+// and re-raises a panic of fn.
+func (j *job) start(threads int) {
 	if workers.mu.TryLock() {
 		workers.run(j, threads-1)
 		workers.mu.Unlock()
@@ -46,7 +79,9 @@ func parallelFor(threads, n, grain int, fn func(lo, hi int)) {
 	}
 }
 
-// job is one parallel region: chunk i covers [n·i/chunks, n·(i+1)/chunks).
+// job is one parallel region of chunks: chunk i covers
+// [n·i/chunks, n·(i+1)/chunks), or with piece > 0 [piece·i, piece·(i+1)),
+// cut at n.
 type job struct {
 	fn     func(lo, hi int)
 	n      int
@@ -55,10 +90,21 @@ type job struct {
 	done   atomic.Int32 // chunks finished
 	mu     sync.Mutex
 	crash  any
+
+	// Owned shares (parallelOwned): share r holds its next chunk from
+	// the front in the high half and its end in the low half; owners take
+	// from the front, others from the end, each by compare-and-swap.
+	piece  int
+	shares []atomic.Uint64
+	joined atomic.Int32 // goroutines that have joined: the next one owns share joined
 }
 
 // work claims and runs chunks until none are left.
 func (j *job) work() {
+	if j.shares != nil {
+		j.workShares()
+		return
+	}
 	for {
 		i := j.next.Add(1) - 1
 		if i >= j.chunks {
@@ -66,6 +112,42 @@ func (j *job) work() {
 		}
 		j.runChunk(int(i))
 		j.done.Add(1)
+	}
+}
+
+// workShares runs the caller's own share front to back, then takes
+// chunks from the ends of the others' shares until every share is empty.
+func (j *job) workShares() {
+	id := int(j.joined.Add(1) - 1)
+	if id < len(j.shares) {
+		for j.take(&j.shares[id], true) {
+		}
+	}
+	for k := 1; k < len(j.shares); k++ {
+		s := &j.shares[(id+k)%len(j.shares)]
+		for j.take(s, false) {
+		}
+	}
+}
+
+// take claims one chunk of share s, from its front or its end, and runs
+// it; it reports false once the share is empty.
+func (j *job) take(s *atomic.Uint64, front bool) bool {
+	for {
+		v := s.Load()
+		next, end := v>>32, v&0xffffffff
+		if next >= end {
+			return false
+		}
+		i, w := next, (next+1)<<32|end
+		if !front {
+			i, w = end-1, next<<32|(end-1)
+		}
+		if s.CompareAndSwap(v, w) {
+			j.runChunk(int(i))
+			j.done.Add(1)
+			return true
+		}
 	}
 }
 
@@ -79,6 +161,10 @@ func (j *job) runChunk(i int) {
 			j.mu.Unlock()
 		}
 	}()
+	if j.piece > 0 {
+		j.fn(i*j.piece, min((i+1)*j.piece, j.n))
+		return
+	}
 	c := int(j.chunks)
 	j.fn(j.n*i/c, j.n*(i+1)/c)
 }

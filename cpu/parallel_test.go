@@ -32,6 +32,52 @@ func TestParallelForCoversEachIndexOnce(t *testing.T) {
 	}
 }
 
+func TestParallelOwnedCoversEachIndexOnce(t *testing.T) {
+	for _, threads := range []int{1, 2, 3, 8} {
+		for _, n := range []int{0, 1, 2, 7, 64, 1000, 4097} {
+			for _, piece := range []int{0, 1, 5, 32, 5000} {
+				hits := make([]int32, n)
+				parallelOwned(threads, n, piece, func(lo, hi int) {
+					if hi-lo > max(piece, 1) && hi-lo < n {
+						t.Errorf("piece [%d, %d) longer than %d", lo, hi, piece)
+					}
+					for i := lo; i < hi; i++ {
+						atomic.AddInt32(&hits[i], 1)
+					}
+				})
+				for i, h := range hits {
+					if h != 1 {
+						t.Fatalf("threads %d, n %d, piece %d: index %d covered %d times", threads, n, piece, i, h)
+					}
+				}
+			}
+		}
+	}
+}
+
+// A goroutine stuck in its first piece must not hold up the rest of its
+// share: the others take it from the end. Without that, this deadlocks.
+func TestParallelOwnedStealsFromAStuckShare(t *testing.T) {
+	const n = 64
+	var done atomic.Int32
+	parallelOwned(4, n, 1, func(lo, hi int) {
+		if lo == 0 {
+			deadline := time.Now().Add(10 * time.Second)
+			for done.Load() < n-1 {
+				if time.Now().After(deadline) {
+					t.Errorf("stuck in piece 0 while %d of the other %d pieces ran", done.Load(), n-1)
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		done.Add(1)
+	})
+	if done.Load() != n {
+		t.Fatalf("%d of %d pieces ran", done.Load(), n)
+	}
+}
+
 func TestParallelForRepanicsInCaller(t *testing.T) {
 	for round := 0; round < 3; round++ {
 		func() {

@@ -119,7 +119,7 @@ func quantizedProducts(e *exec, qs []*quantizedMatMul, x *tensor.Tensor, ins [][
 	if rows > 0 {
 		prep := quant.PrepareInput(xf.F32(), rows, ms[0])
 		if rows == 1 {
-			e.parallel(total, max(total/e.p.threads, 1), func(lo, hi int) {
+			parallelOwned(e.p.threads, total, ownedPiece(total, e.p.threads), func(lo, hi int) {
 				for i, m := range ms {
 					if lo < m.Rows && hi > 0 {
 						prep.MatMulRows(ys[i], m, max(lo, 0), min(hi, m.Rows))
@@ -252,4 +252,13 @@ func buildQuantizedGather(c *compiler, n *graph.Node, in []graph.TensorType) (ke
 		}
 		return e.toDType(out, dt), nil
 	}, nil
+}
+
+// ownedPiece is the rows per piece of a one-token product split by
+// parallelOwned: about four pieces per thread, so a slow core's share can
+// be taken over, but at least 16 rows (9 KiB at 4 bits by 1024), as each
+// piece is one kernel call with its own scale pass; even, so row pairs
+// stay pairs.
+func ownedPiece(rows, threads int) int {
+	return max(16, min(128, rows/(4*threads))) &^ 1
 }
