@@ -31,6 +31,16 @@ func Dot4F32(x, w0, w1, w2, w3 []float32, out *[4]float32) { dot4F32(x, w0, w1, 
 // over a buffer much larger than the caches it measures read bandwidth.
 func Sum(x []float32) float32 { return sum(x) }
 
+// Sum4 returns Σ of four slices of one length, read side by side with the
+// decode kernels' software prefetch: the access pattern that gets the most
+// bandwidth out of one core (see MeasureReadBandwidth).
+func Sum4(a, b, c, d []float32) float32 {
+	if len(b) != len(a) || len(c) != len(a) || len(d) != len(a) {
+		panic("vec: Sum4 of slices of different lengths")
+	}
+	return sum4(a, b, c, d)
+}
+
 // Dot3x4F32 sets out[4*i+j] = Σ xi[k]·wj[k] over len(x0): a 3×4 tile of
 // dot products, each input row read once.
 func Dot3x4F32(x0, x1, x2, w0, w1, w2, w3 []float32, out *[12]float32) {

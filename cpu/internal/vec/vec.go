@@ -113,6 +113,8 @@ func dot4F32Go(x, w0, w1, w2, w3 []float32, out *[4]float32) {
 	out[3] = dotF32Go(x, w3)
 }
 
+func sum4Go(a, b, c, d []float32) float32 { return sumGo(a) + sumGo(b) + sumGo(c) + sumGo(d) }
+
 func sumGo(x []float32) float32 {
 	var a [8]float32
 	i := 0

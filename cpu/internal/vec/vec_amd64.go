@@ -44,6 +44,9 @@ func swigluAVX2(dst, gate, up *float32, n int)
 func sumAVX2(x *float32, n int) float32
 
 //go:noescape
+func sum4AVX2(a, b, c, d *float32, n int) float32
+
+//go:noescape
 func dot4F32AVX2(x, w0, w1, w2, w3 *float32, n int, out *[4]float32)
 
 var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA && cpu.X86.HasF16C
@@ -62,6 +65,7 @@ var (
 	f16ToF32  = f16ToF32Go
 	dot4F32   = dot4F32Go
 	sum       = sumGo
+	sum4      = sum4Go
 	dot3x4F32 = dot3x4F32Go
 	expTail   = expTailGo
 	siluTail  = siluTailGo
@@ -198,6 +202,14 @@ func init() {
 			s += v
 		}
 		return s
+	}
+	sum4 = func(a, b, c, d []float32) float32 {
+		n := len(a) &^ 15
+		var s float32
+		if n > 0 {
+			s = sum4AVX2(&a[0], &b[:n][0], &c[:n][0], &d[:n][0], n)
+		}
+		return s + sumGo(a[n:]) + sumGo(b[n:]) + sumGo(c[n:]) + sumGo(d[n:])
 	}
 	dot4F32 = func(x, w0, w1, w2, w3 []float32, out *[4]float32) {
 		n := len(x) &^ 7

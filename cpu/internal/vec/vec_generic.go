@@ -13,6 +13,7 @@ var (
 	f16ToF32  = f16ToF32Go
 	dot4F32   = dot4F32Go
 	sum       = sumGo
+	sum4      = sum4Go
 	dot3x4F32 = dot3x4F32Go
 	expTail   = expTailGo
 	siluTail  = siluTailGo

@@ -62,6 +62,12 @@ func TestKernelsAgreeWithGo(t *testing.T) {
 					t.Fatalf("Dot4F32 n=%d row %d: %g vs %g", n, j, o4[j], want)
 				}
 			}
+			if got, want := Sum(x), sumGo(x); !near(got, want, scale) {
+				t.Fatalf("Sum n=%d: %g vs %g", n, got, want)
+			}
+			if got, want := Sum4(x, w1, w2, w3), sum4Go(x, w1, w2, w3); !near(got, want, 4*scale) {
+				t.Fatalf("Sum4 n=%d: %g vs %g", n, got, want)
+			}
 			var o12 [12]float32
 			x1, x2 := randF32(r, n), randF32(r, n)
 			Dot3x4F32(x, x1, x2, w, w1, w2, w3, &o12)
