@@ -66,7 +66,8 @@ type Options struct {
 	// WorkDir caches synthetic checkpoints ("" = the user cache dir).
 	WorkDir string
 	// BandwidthBytes is the buffer of the streaming-read measurement
-	// (default 512 MiB, well beyond any last-level cache).
+	// (default: 512 MiB or four times the last-level cache, whichever is
+	// larger; a 300 MiB L3 exists).
 	BandwidthBytes int64
 	// Seed for the synthetic weights and the prompt.
 	Seed uint64
@@ -132,17 +133,22 @@ type Result struct {
 	MemoryGBs    float64 `json:"memory_bandwidth_gb_per_s"`
 	// MemorySamples are the streaming-read measurements (before and after
 	// the runs); MemoryGBs is the largest, so utilization is conservative.
-	MemorySamples []float64      `json:"memory_bandwidth_samples_gb_per_s,omitempty"`
-	LoadAverage   string         `json:"load_average,omitempty"` // /proc/loadavg at the end: other processes share the cores
-	Phase                        // the measured configuration
-	PeakRSS       int64          `json:"peak_rss_bytes"` // with the measured model alone (see Phase.DecodePeakRSS)
-	MappedBytes   int64          `json:"mapped_bytes"`
-	Unfused       *Phase         `json:"unfused,omitempty"`
-	FusedSpeedup  float64        `json:"fused_vs_unfused_decode,omitempty"`
-	Unquantized   *Phase         `json:"bf16,omitempty"`
-	QuantSpeedup  float64        `json:"quant_vs_bf16_decode,omitempty"`
-	Notes         []string       `json:"notes,omitempty"`
-	Extra         map[string]any `json:"extra,omitempty"`
+	MemorySamples []float64 `json:"memory_bandwidth_samples_gb_per_s,omitempty"`
+	LoadAverage   string    `json:"load_average,omitempty"` // /proc/loadavg at the end: other processes share the cores
+	// LastLevelCache is the CPU's last-level cache in bytes (0: unknown).
+	// When decode reads less than twice this per token, part of it stays
+	// cached between tokens and bw_utilization overstates memory traffic
+	// (a note says so).
+	LastLevelCache int64          `json:"last_level_cache_bytes,omitempty"`
+	Phase                         // the measured configuration
+	PeakRSS        int64          `json:"peak_rss_bytes"` // with the measured model alone (see Phase.DecodePeakRSS)
+	MappedBytes    int64          `json:"mapped_bytes"`
+	Unfused        *Phase         `json:"unfused,omitempty"`
+	FusedSpeedup   float64        `json:"fused_vs_unfused_decode,omitempty"`
+	Unquantized    *Phase         `json:"bf16,omitempty"`
+	QuantSpeedup   float64        `json:"quant_vs_bf16_decode,omitempty"`
+	Notes          []string       `json:"notes,omitempty"`
+	Extra          map[string]any `json:"extra,omitempty"`
 }
 
 func (o *Options) logf(format string, args ...any) {
@@ -170,14 +176,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Runtime == "" {
 		o.Runtime = pipeline.InprocName
 	}
+	llc := cpu.LastLevelCacheBytes()
 	if o.BandwidthBytes <= 0 {
-		o.BandwidthBytes = 512 << 20
+		o.BandwidthBytes = max(512<<20, 4*llc)
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
 	}
 	res := &Result{Runtime: o.Runtime, GoMaxProcs: runtime.GOMAXPROCS(0), Threads: o.Threads,
-		PromptTokens: o.PromptTokens, NewTokens: o.NewTokens, Bits: o.Bits}
+		PromptTokens: o.PromptTokens, NewTokens: o.NewTokens, Bits: o.Bits, LastLevelCache: llc}
 	if res.Threads == 0 {
 		res.Threads = runtime.GOMAXPROCS(0)
 	}
@@ -307,6 +314,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			best := float64(p.WeightBytesPerToken+p.KVBytesPerToken) / (p.DecodeBestMillis / 1000) / 1e9
 			p.BestBWUtilization = best / res.MemoryGBs
 		}
+	}
+	if perToken := res.WeightBytesPerToken + res.KVBytesPerToken; cpuMemory && llc > 0 && perToken < 2*llc {
+		res.Notes = append(res.Notes, fmt.Sprintf("decode reads %d MiB per token, less than twice the %d MiB last-level cache: "+
+			"part of it stays cached between tokens, so bw_utilization overstates memory traffic", perToken>>20, llc>>20))
 	}
 	return res, nil
 }

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/graphpass/graphpass/graph"
@@ -49,5 +51,9 @@ func TestRunSyntheticTiny(t *testing.T) {
 	}
 	if res.Params == 0 || res.Runtime != "cpu" || res.RuntimeKind != "inproc" {
 		t.Errorf("identity: %+v", res)
+	}
+	// A tiny model fits in any last-level cache: the note must say so.
+	if res.LastLevelCache > 0 && !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "last-level cache") }) {
+		t.Errorf("%d-byte last-level cache, %d bytes per token, no cache note: %q", res.LastLevelCache, res.WeightBytesPerToken, res.Notes)
 	}
 }

@@ -112,6 +112,9 @@ func printBench(w io.Writer, r *bench.Result) {
 	fmt.Fprintf(tw, ")\n")
 	fmt.Fprintf(tw, "runtime\t%s (%s) on %s\n", r.Runtime, r.RuntimeKind, r.Device)
 	fmt.Fprintf(tw, "memory bandwidth\t%.1f GB/s (streaming read, %d threads; load average %s)\n", r.MemoryGBs, r.Threads, r.LoadAverage)
+	if r.LastLevelCache > 0 {
+		fmt.Fprintf(tw, "last-level cache\t%s\n", benchBytes(r.LastLevelCache))
+	}
 	phase := func(name string, p *bench.Phase) {
 		fmt.Fprintf(tw, "%s\tprefill %.1f tok/s; decode %.2f tok/s (median %.1f ms, best %.1f ms per token); %s weights + %s KV per token = %.2f GB/s = %.0f%% of bandwidth (best step %.0f%%)\n",
 			name, p.PrefillTokPerSec, p.DecodeTokPerSec, p.DecodeMillis, p.DecodeBestMillis, benchBytes(p.WeightBytesPerToken), benchBytes(p.KVBytesPerToken), p.AchievedGBs, 100*p.BWUtilization, 100*p.BestBWUtilization)
