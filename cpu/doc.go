@@ -27,5 +27,6 @@
 // load into one region in run order (streamed.go), the KV cache is carved
 // from regions of its own (kvmemory.go), both on transparent huge pages on
 // Linux, and the products that read one activation (q, k, v; gate, up) run
-// as one parallel region with one contiguous part per thread (quantized.go).
+// as one parallel region in which each thread streams a contiguous share
+// and takes over the end of a slow thread's (parallelOwned, quantized.go).
 package cpu
