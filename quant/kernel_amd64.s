@@ -376,6 +376,22 @@ rest8:
 // 2t+1 (high nibble). xd holds per block 192 bytes: d0 of even codes, d0
 // of odd codes, d1 even, d1 odd, d2 even, d2 odd (32 bytes each).
 
+// HORNER3 sets acc to a block's int32 lane sums Σ q·X, combining the
+// digits as above: lo and hi hold the even and odd codes, d2e … d0o are the
+// x planes (digit 2 even, digit 2 odd, digit 1 even, …, digit 0 odd), as
+// registers or memory operands of acc's width. The two-row kernels write
+// the same steps out with the rows interleaved.
+#define HORNER3(acc, lo, hi, d2e, d2o, d1e, d1o, d0e, d0o) \
+	VPXORD acc, acc, acc \
+	VPDPBUSD d2e, lo, acc \
+	VPDPBUSD d2o, hi, acc \
+	VPSLLD $8, acc, acc \
+	VPDPBUSD d1e, lo, acc \
+	VPDPBUSD d1o, hi, acc \
+	VPSLLD $8, acc, acc \
+	VPDPBUSD d0e, lo, acc \
+	VPDPBUSD d0o, hi, acc
+
 // 4-bit codes in groups of 32: the same with 16-byte blocks (one group
 // each) in xmm registers; xd holds 96 bytes per block.
 
@@ -402,15 +418,7 @@ wgroup4:
 	VPAND X9, X3, X4
 	VPSRLW $4, X3, X5
 	VPAND X9, X5, X5
-	VPXOR X0, X0, X0
-	VPDPBUSD 64(R10), X4, X0
-	VPDPBUSD 80(R10), X5, X0
-	VPSLLD $8, X0, X0
-	VPDPBUSD 32(R10), X4, X0
-	VPDPBUSD 48(R10), X5, X0
-	VPSLLD $8, X0, X0
-	VPDPBUSD 0(R10), X4, X0
-	VPDPBUSD 16(R10), X5, X0
+	HORNER3(X0, X4, X5, 64(R10), 80(R10), 32(R10), 48(R10), 0(R10), 16(R10))
 	ADDQ $16, SI
 	ADDQ $96, R10
 
@@ -529,15 +537,7 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	VPANDD Z9, Z3, Z4 \
 	VPSRLW $4, Z3, Z5 \
 	VPANDD Z9, Z5, Z5 \
-	VPXORD Z0, Z0, Z0 \
-	VPDPBUSD 256(R10), Z4, Z0 \
-	VPDPBUSD 320(R10), Z5, Z0 \
-	VPSLLD $8, Z0, Z0 \
-	VPDPBUSD 128(R10), Z4, Z0 \
-	VPDPBUSD 192(R10), Z5, Z0 \
-	VPSLLD $8, Z0, Z0 \
-	VPDPBUSD 0(R10), Z4, Z0 \
-	VPDPBUSD 64(R10), Z5, Z0 \
+	HORNER3(Z0, Z4, Z5, 256(R10), 320(R10), 128(R10), 192(R10), 0(R10), 64(R10)) \
 	VCVTDQ2PS Z0, Z0 \
 	ADDQ $64, SI \
 	ADDQ $384, R10
@@ -601,15 +601,7 @@ z64single:
 	VPAND Y9, Y3, Y4
 	VPSRLW $4, Y3, Y5
 	VPAND Y9, Y5, Y5
-	VPXOR Y0, Y0, Y0
-	VPDPBUSD 128(R10), Y4, Y0
-	VPDPBUSD 160(R10), Y5, Y0
-	VPSLLD $8, Y0, Y0
-	VPDPBUSD 64(R10), Y4, Y0
-	VPDPBUSD 96(R10), Y5, Y0
-	VPSLLD $8, Y0, Y0
-	VPDPBUSD 0(R10), Y4, Y0
-	VPDPBUSD 32(R10), Y5, Y0
+	HORNER3(Y0, Y4, Y5, 128(R10), 160(R10), 64(R10), 96(R10), 0(R10), 32(R10))
 	ADDQ $32, SI
 	VCVTDQ2PS Y0, Y0
 	VBROADCASTSS (R12), Y3
