@@ -209,7 +209,7 @@ func init() {
 		if n > 0 {
 			s = sum4AVX2(&a[0], &b[:n][0], &c[:n][0], &d[:n][0], n)
 		}
-		return s + sumGo(a[n:]) + sumGo(b[n:]) + sumGo(c[n:]) + sumGo(d[n:])
+		return s + sum4Go(a[n:], b[n:], c[n:], d[n:])
 	}
 	dot4F32 = func(x, w0, w1, w2, w3 []float32, out *[4]float32) {
 		n := len(x) &^ 7
