@@ -16,6 +16,9 @@ func prepAVX2(sbuf *float32, bterm *float32, scales *byte, biases *byte, xsum *f
 func prep2AVX2(sbuf *float32, bterm *float32, scales *byte, biases *byte, xsum *float32, rows int, groups int, kind int, step *float32)
 
 //go:noescape
+func prep16VNNI(sbuf *float32, bpart *float32, scales *byte, biases *byte, xsum *float32, rows int, groups int, kind int, step *float32)
+
+//go:noescape
 func matvec4AVX2(dst *float32, rows int, words *uint32, xp *float32, sbuf *float32, bterm *float32, groups int, bpg int)
 
 //go:noescape
@@ -232,7 +235,8 @@ const sbufFloats = 2048
 // which cost 18% of a 16-row call (parallelOwned's smallest piece).
 type scratch struct {
 	sbuf  [sbufFloats + 16]float32 // VPERMPS reads 64 bytes
-	bterm [64]float32
+	bterm [64]float32              // one per row
+	bpart [64 * 16]float32         // 16 partial sums per row (prep16VNNI)
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -244,28 +248,35 @@ func matvecArch(dst []float32, v *Vec, m *Matrix, r0, r1 int) {
 	chunk := max(1, min(64, sbufFloats/gpr))
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	sbuf, bterm := &sc.sbuf, &sc.bterm
+	sbuf, bterm, bpart := &sc.sbuf, &sc.bterm, &sc.bpart
+	// The zmm 4-bit kernels take their bias terms as 16 partial sums per
+	// row (see prep16VNNI); the others as one sum per row.
+	zmm4 := v.kernel == "vnni" && m.Bits == 4 && m.GroupSize != 32
 	for r := r0; r < r1; r += chunk {
 		n := min(chunk, r1-r)
-		if gpr%8 == 0 {
-			prep2AVX2(&sbuf[0], &bterm[0], &m.Scales[r*gpr*es], &m.Biases[r*gpr*es], &v.xsum[0], n, gpr, kind, &v.step[0])
-		} else {
-			prepAVX2(&sbuf[0], &bterm[0], &m.Scales[r*gpr*es], &m.Biases[r*gpr*es], &v.xsum[0], n, gpr, kind, &v.step[0])
+		scales, biases := &m.Scales[r*gpr*es], &m.Biases[r*gpr*es]
+		switch {
+		case zmm4:
+			prep16VNNI(&sbuf[0], &bpart[0], scales, biases, &v.xsum[0], n, gpr, kind, &v.step[0])
+		case gpr%8 == 0:
+			prep2AVX2(&sbuf[0], &bterm[0], scales, biases, &v.xsum[0], n, gpr, kind, &v.step[0])
+		default:
+			prepAVX2(&sbuf[0], &bterm[0], scales, biases, &v.xsum[0], n, gpr, kind, &v.step[0])
 		}
 		w := &m.RowWords(r)[0]
 		switch {
-		case v.kernel == "vnni" && m.Bits == 4 && m.GroupSize == 64:
+		case zmm4 && m.GroupSize == 64:
 			if even := n &^ 1; even > 0 {
-				matvec4VNNI512g64x2(&dst[r], even, w, &v.xd[0], &sbuf[0], &bterm[0], gpr)
+				matvec4VNNI512g64x2(&dst[r], even, w, &v.xd[0], &sbuf[0], &bpart[0], gpr)
 			}
 			if n&1 != 0 {
 				last := r + n - 1
-				matvec4VNNI512g64(&dst[last], 1, &m.RowWords(last)[0], &v.xd[0], &sbuf[(n-1)*gpr], &bterm[n-1], gpr)
+				matvec4VNNI512g64(&dst[last], 1, &m.RowWords(last)[0], &v.xd[0], &sbuf[(n-1)*gpr], &bpart[16*(n-1)], gpr)
 			}
-		case v.kernel == "vnni" && m.Bits == 4 && m.GroupSize == 32:
-			matvec4VNNI32(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr)
+		case zmm4:
+			matvec4VNNI512g128(&dst[r], n, w, &v.xd[0], &sbuf[0], &bpart[0], gpr)
 		case v.kernel == "vnni" && m.Bits == 4:
-			matvec4VNNI512g128(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr)
+			matvec4VNNI32(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr)
 		case v.kernel == "vnni":
 			matvec8VNNI(&dst[r], n, w, &v.xd[0], &sbuf[0], &bterm[0], gpr, m.GroupSize/32)
 		case m.Bits == 4:

@@ -547,19 +547,21 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 	MOVL $0x0F0F0F0F, AX \
 	VPBROADCASTD AX, Z9
 
-// ROWEND4 adds the row's lanes (Z8, Z6) and its bias term and stores it.
+// ROWEND4 adds the row's lanes (Z8, Z6; Z8 started as the row's bias
+// partials) and stores the sum. The lanes are added in the order
+// X2ROWEND uses, so a row's result does not depend on whether it was
+// taken alone or in a pair.
 #define ROWEND4 \
 	VADDPS Z6, Z8, Z8 \
 	VEXTRACTF64X4 $1, Z8, Y0 \
 	VADDPS Y0, Y8, Y0 \
+	VHADDPS Y0, Y0, Y0 \
 	VEXTRACTF128 $1, Y0, X1 \
 	VADDPS X1, X0, X0 \
 	VHADDPS X0, X0, X0 \
-	VHADDPS X0, X0, X0 \
-	VADDSS (R11), X0, X0 \
 	VMOVSS X0, (DI) \
 	ADDQ $4, DI \
-	ADDQ $4, R11
+	ADDQ $64, R11
 
 // func matvec4VNNI512g64(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
 //
@@ -580,7 +582,7 @@ TEXT ·matvec4VNNI512g64(SB), NOSPLIT, $0-56
 z64row:
 	MOVQ xd+24(FP), R10
 	MOVQ groups+48(FP), BX
-	VPXORD Z8, Z8, Z8
+	VMOVUPS (R11), Z8 // the row's bias partials
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
 
@@ -630,7 +632,7 @@ TEXT ·matvec4VNNI512g128(SB), NOSPLIT, $0-56
 z128row:
 	MOVQ xd+24(FP), R10
 	MOVQ groups+48(FP), BX
-	VPXORD Z8, Z8, Z8
+	VMOVUPS (R11), Z8 // the row's bias partials
 	VPXORD Z6, Z6, Z6
 	CMPQ BX, $2
 	JLT z128one
@@ -738,8 +740,8 @@ TEXT ·matvec4VNNI512g64x2(SB), NOSPLIT, $0-56
 x2row:
 	MOVQ xd+24(FP), R10
 	MOVQ groups+48(FP), BX
-	VPXORD Z8, Z8, Z8
-	VPXORD Z18, Z18, Z18
+	VMOVUPS (R11), Z8 // the rows' bias partials
+	VMOVUPS 64(R11), Z18
 	VPXORD Z27, Z27, Z27
 	VPXORD Z28, Z28, Z28
 	CMPQ BX, $2
@@ -803,25 +805,18 @@ x2single:
 x2end:
 	VADDPS Z27, Z8, Z8
 	VADDPS Z28, Z18, Z18
-	// Row one's sum to dst[0], row two's to dst[1].
+	// Both rows' lanes at once, in ROWEND4's order: [A B A B].
 	VEXTRACTF64X4 $1, Z8, Y0
 	VADDPS Y0, Y8, Y0
+	VEXTRACTF64X4 $1, Z18, Y1
+	VADDPS Y1, Y18, Y1
+	VHADDPS Y1, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS X1, X0, X0
 	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS (R11), X0, X0
-	VMOVSS X0, (DI)
-	VEXTRACTF64X4 $1, Z18, Y0
-	VADDPS Y0, Y18, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VADDSS 4(R11), X0, X0
-	VMOVSS X0, 4(DI)
+	VMOVSD X0, (DI)
 	ADDQ $8, DI
-	ADDQ $8, R11
+	ADDQ $128, R11
 	// The first row's codes and scales end where the second's begin:
 	// skip the second's.
 	ADDQ R13, SI
@@ -1049,3 +1044,135 @@ p2last:
 
 p2pref:
 	PREP_RETURN(p2prefl, p2done)
+
+// func prep16VNNI(sbuf *float32, bpart *float32, scales *byte, biases *byte, xsum *float32, rows int, groups int, kind int, step *float32)
+//
+// The scale pass of the zmm 4-bit kernels, 16 groups per step with a
+// masked last step: widens each row's scales to f32 times step[j] into
+// sbuf (groups floats per row) and stores the row's bias term as 16
+// partial sums, lane l = Σ_{j ≡ l mod 16} bias_j·xsum_j, into bpart (16
+// floats per row). The kernels start the row's accumulator from those
+// partials, so the pass needs no horizontal sum and the kernel no extra
+// add: for rows of 16 groups (1024 columns at group 64) it costs a third
+// of prep2AVX2's instructions. kind: 0 bf16, 1 f16, 2 f32.
+TEXT ·prep16VNNI(SB), NOSPLIT, $0-72
+	MOVQ sbuf+0(FP), R12
+	MOVQ bpart+8(FP), DI
+	MOVQ scales+16(FP), R8
+	MOVQ biases+24(FP), R9
+	MOVQ xsum+32(FP), R11
+	MOVQ step+64(FP), R14
+	MOVQ groups+48(FP), BX
+	// K1: the lanes of a row's last step (groups mod 16, or all 16).
+	MOVQ BX, CX
+	ANDQ $15, CX
+	MOVL $0xFFFF, DX
+	JZ   p16mask
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+p16mask:
+	KMOVW DX, K1
+	MOVQ BX, DX
+	SHLQ $2, DX // sbuf bytes per row
+	MOVQ BX, R10
+	SHLQ $1, R10 // scale bytes per row (16-bit kinds)
+	ADDQ $15, BX
+	SHRQ $4, BX // steps per row
+	MOVQ rows+40(FP), CX
+	CMPQ kind+56(FP), $1
+	JEQ  p16f16
+	JGT  p16f32
+
+p16bf16:
+	VPXORD Z7, Z7, Z7
+	XORQ SI, SI // group index
+	MOVQ BX, R13
+p16bf16step:
+	DECQ R13
+	JZ   p16bf16last
+	VPMOVZXWD (R8)(SI*2), Z5
+	VPSLLD $16, Z5, Z5
+	VMULPS (R14)(SI*4), Z5, Z5
+	VMOVUPS Z5, (R12)(SI*4)
+	VPMOVZXWD (R9)(SI*2), Z6
+	VPSLLD $16, Z6, Z6
+	VFMADD231PS (R11)(SI*4), Z6, Z7
+	ADDQ $16, SI
+	JMP  p16bf16step
+p16bf16last:
+	VPMOVZXWD.Z (R8)(SI*2), K1, Z5
+	VPSLLD $16, Z5, Z5
+	VMULPS.Z (R14)(SI*4), Z5, K1, Z5
+	VMOVUPS Z5, K1, (R12)(SI*4)
+	VPMOVZXWD.Z (R9)(SI*2), K1, Z6
+	VPSLLD $16, Z6, Z6
+	VFMADD231PS (R11)(SI*4), Z6, K1, Z7
+	VMOVUPS Z7, (DI)
+	ADDQ $64, DI
+	ADDQ R10, R8
+	ADDQ R10, R9
+	ADDQ DX, R12
+	DECQ CX
+	JNZ  p16bf16
+	JMP  p16pref
+
+p16f16:
+	VPXORD Z7, Z7, Z7
+	XORQ SI, SI
+	MOVQ BX, R13
+p16f16step:
+	DECQ R13
+	JZ   p16f16last
+	VCVTPH2PS (R8)(SI*2), Z5
+	VMULPS (R14)(SI*4), Z5, Z5
+	VMOVUPS Z5, (R12)(SI*4)
+	VCVTPH2PS (R9)(SI*2), Z6
+	VFMADD231PS (R11)(SI*4), Z6, Z7
+	ADDQ $16, SI
+	JMP  p16f16step
+p16f16last:
+	VCVTPH2PS.Z (R8)(SI*2), K1, Z5
+	VMULPS.Z (R14)(SI*4), Z5, K1, Z5
+	VMOVUPS Z5, K1, (R12)(SI*4)
+	VCVTPH2PS.Z (R9)(SI*2), K1, Z6
+	VFMADD231PS (R11)(SI*4), Z6, K1, Z7
+	VMOVUPS Z7, (DI)
+	ADDQ $64, DI
+	ADDQ R10, R8
+	ADDQ R10, R9
+	ADDQ DX, R12
+	DECQ CX
+	JNZ  p16f16
+	JMP  p16pref
+
+p16f32:
+	VPXORD Z7, Z7, Z7
+	XORQ SI, SI
+	MOVQ BX, R13
+p16f32step:
+	DECQ R13
+	JZ   p16f32last
+	VMOVUPS (R8)(SI*4), Z5
+	VMULPS (R14)(SI*4), Z5, Z5
+	VMOVUPS Z5, (R12)(SI*4)
+	VMOVUPS (R9)(SI*4), Z6
+	VFMADD231PS (R11)(SI*4), Z6, Z7
+	ADDQ $16, SI
+	JMP  p16f32step
+p16f32last:
+	VMOVUPS.Z (R8)(SI*4), K1, Z5
+	VMULPS.Z (R14)(SI*4), Z5, K1, Z5
+	VMOVUPS Z5, K1, (R12)(SI*4)
+	VMOVUPS.Z (R9)(SI*4), K1, Z6
+	VFMADD231PS (R11)(SI*4), Z6, K1, Z7
+	VMOVUPS Z7, (DI)
+	ADDQ $64, DI
+	ADDQ DX, R8 // 4 bytes per scale, as in sbuf
+	ADDQ DX, R9
+	ADDQ DX, R12
+	DECQ CX
+	JNZ  p16f32
+
+p16pref:
+	PREP_RETURN(p16prefl, p16prefdone)

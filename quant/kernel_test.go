@@ -61,10 +61,11 @@ func testKernels(t *testing.T) {
 			for _, g := range SupportedGroupSizes {
 				p := Params{bits, g}
 				t.Run(fmt.Sprintf("%s/%d/%d", dt, bits, g), func(t *testing.T) {
-					// odd and even counts of groups and of 64-code blocks;
+					// odd and even counts of groups and of 64-code blocks, 16 groups of
+					// 64 (one full step of prep16VNNI) among them;
 					// 25·128 has the tens of groups per row of real models
 					// (25 to 100), where the others have at most 20
-					for _, cols := range []int{3 * 64, 3 * 128, 5 * 128, 25 * 128} {
+					for _, cols := range []int{3 * 64, 3 * 128, 5 * 128, 1024, 25 * 128} {
 						if cols%g != 0 {
 							continue
 						}
@@ -200,4 +201,40 @@ func TestKernelMisusePanics(t *testing.T) {
 			f()
 		}()
 	}
+}
+
+// A row's result must not depend on how the rows were split over calls
+// (threads): alone, in a pair, first or last of a chunk, it gets the same
+// bits.
+func TestKernelsRowSplitInvariant(t *testing.T) {
+	for _, k := range kernels() {
+		forceKernel = k
+		t.Run(Kernel(), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(11, 12))
+			for _, p := range []Params{{4, 64}, {4, 128}, {4, 32}, {8, 64}, {3, 64}} {
+				for _, cols := range []int{384, 1024, 3200} {
+					const rows = 70 // more than one 64-row chunk, odd tail
+					m, err := Quantize(randMatrix(rng, rows, cols, graph.BF16), rows, cols, p, graph.BF16)
+					if err != nil {
+						t.Fatal(err)
+					}
+					x := randVec(rng, cols)
+					whole := make([]float32, rows)
+					MatVecRows(whole, x, m, 0, rows)
+					for _, step := range []int{1, 3, 5} {
+						part := make([]float32, rows)
+						for r := 0; r < rows; r += step {
+							MatVecRows(part, x, m, r, min(r+step, rows))
+						}
+						for r := range whole {
+							if math.Float32bits(part[r]) != math.Float32bits(whole[r]) {
+								t.Fatalf("%+v cols %d: row %d is %g in calls of %d rows, %g in one call", p, cols, r, part[r], step, whole[r])
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+	forceKernel = ""
 }
