@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,6 +72,11 @@ type Options struct {
 	BandwidthBytes int64
 	// Seed for the synthetic weights and the prompt.
 	Seed uint64
+	// OpTimes reports where decode time goes, per op type
+	// (Phase.DecodeOpMillis). It sets GRAPHPASS_CPU_PROFILE for the
+	// runtime Run starts (in this process or a plugin it launches), so
+	// only CPU runtimes report it; timing each op costs two clock reads.
+	OpTimes bool
 	// Log receives progress lines; nil is silent.
 	Log io.Writer
 }
@@ -114,6 +120,11 @@ type Phase struct {
 	// memory anonymous.
 	RSSAnon int64 `json:"rss_anon_bytes,omitempty"`
 	RSSFile int64 `json:"rss_file_bytes,omitempty"`
+	// DecodeOpMillis is, with Options.OpTimes, the mean time per timed
+	// decode step spent in each op type ("QuantizedMatMul": 10.4). What
+	// the steps took beyond the ops' sum is "(between ops)": scheduling,
+	// allocation and the step's own bookkeeping.
+	DecodeOpMillis map[string]float64 `json:"decode_op_ms_per_token,omitempty"`
 }
 
 // Result is what Run measured. Field names are the JSON output's.
@@ -208,6 +219,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	res.MemorySamples = []float64{res.MemoryGBs}
 	resetPeakRSS()
 
+	if o.OpTimes {
+		os.Setenv(cpuProfileEnv, "1")
+		defer os.Unsetenv(cpuProfileEnv)
+	}
 	rt, info, err := pipeline.OpenRuntime(ctx, pipeline.RuntimeSpec{Name: o.Runtime, Threads: o.Threads}, pipeline.Options{})
 	if err != nil {
 		return nil, err
@@ -277,6 +292,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 	}
 	o.logf("decoding %d tokens with %d configuration(s), interleaved", o.NewTokens, len(runners))
+	for _, r := range runners {
+		r.opsBefore = opTimes(r.model)
+	}
 	for k := 0; k < o.NewTokens; k++ {
 		for _, r := range runners {
 			if err := r.step(ctx, true); err != nil {
@@ -286,6 +304,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	for _, r := range runners {
 		r.finish()
+		if o.OpTimes {
+			r.phase.DecodeOpMillis = r.opMillis()
+			if r.phase.DecodeOpMillis == nil {
+				res.Notes = appendOnce(res.Notes, "no op times: the runtime reports none (only CPU runtimes time their ops)")
+			}
+		}
 		o.logf("  %s: prefill %.1f tok/s, decode %.2f tok/s (median %.1f ms/token)", r.label, r.phase.PrefillTokPerSec, r.phase.DecodeTokPerSec, r.phase.DecodeMillis)
 	}
 	res.Phase = *main.phase
@@ -385,6 +409,9 @@ type runner struct {
 	sess  backend.Session
 	next  int32 // the greedy token the last step chose
 	times []time.Duration
+	// opsBefore is the runtime's per-op time before the timed steps
+	// (Options.OpTimes).
+	opsBefore map[string]float64
 	// context lengths of the timed steps, and KV bytes per cached position
 	contexts      []int
 	kvPerPosition int64
@@ -513,6 +540,52 @@ func (r *runner) finish() {
 	}
 	ph.KVBytesPerToken = r.kvPerPosition * int64(ctxSum) / int64(max(len(r.contexts), 1))
 	ph.AchievedGBs = float64(ph.WeightBytesPerToken+ph.KVBytesPerToken) * ph.DecodeTokPerSec / 1e9
+}
+
+// cpuProfileEnv makes the CPU runtime time each op type (cpu/runtime.go).
+const cpuProfileEnv = "GRAPHPASS_CPU_PROFILE"
+
+// opTimes returns the model's cumulative milliseconds per op type, from
+// the CPU runtime's "op_ms.<op>" stats.
+func opTimes(m backend.Model) map[string]float64 {
+	ops := map[string]float64{}
+	for k, v := range m.Stats().Extra {
+		if op, ok := strings.CutPrefix(k, "op_ms."); ok {
+			ops[op] = v
+		}
+	}
+	return ops
+}
+
+// opMillis is the time per timed step spent in each op type, and the rest
+// of the steps' time as "(between ops)"; nil if the runtime timed no ops.
+func (r *runner) opMillis() map[string]float64 {
+	after := opTimes(r.model)
+	if len(after) == 0 {
+		return nil
+	}
+	n := float64(len(r.times))
+	var total time.Duration
+	for _, t := range r.times {
+		total += t
+	}
+	out := map[string]float64{}
+	sum := 0.0
+	for op, v := range after {
+		if d := (v - r.opsBefore[op]) / n; d != 0 {
+			out[op] = d
+			sum += d
+		}
+	}
+	out["(between ops)"] = ms(total)/n - sum
+	return out
+}
+
+func appendOnce(notes []string, note string) []string {
+	if slices.Contains(notes, note) {
+		return notes
+	}
+	return append(notes, note)
 }
 
 func (r *runner) close() {

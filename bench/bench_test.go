@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -32,7 +33,7 @@ func TestRunSyntheticTiny(t *testing.T) {
 		t.Skip("writes and runs a synthetic checkpoint")
 	}
 	res, err := Run(context.Background(), Options{Synthetic: "qwen3-tiny", Bits: 4, Passes: []string{"none"},
-		PromptTokens: 8, NewTokens: 3, WorkDir: t.TempDir(), BandwidthBytes: 16 << 20})
+		PromptTokens: 8, NewTokens: 3, WorkDir: t.TempDir(), BandwidthBytes: 16 << 20, OpTimes: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +52,25 @@ func TestRunSyntheticTiny(t *testing.T) {
 	}
 	if res.Params == 0 || res.Runtime != "cpu" || res.RuntimeKind != "inproc" {
 		t.Errorf("identity: %+v", res)
+	}
+	// Op times: the products are there, and the ops of a step take no
+	// longer than the step (the rest, "(between ops)", is not negative).
+	for _, p := range []*Phase{&res.Phase, res.Unquantized} {
+		op := "MatMul"
+		if p == &res.Phase {
+			op = "QuantizedMatMul"
+		}
+		if p.DecodeOpMillis[op] <= 0 {
+			t.Errorf("no %s time: %v", op, p.DecodeOpMillis)
+		}
+		for name, v := range p.DecodeOpMillis {
+			if v < 0 {
+				t.Errorf("%s: %g ms per step", name, v)
+			}
+		}
+	}
+	if os.Getenv(cpuProfileEnv) != "" {
+		t.Errorf("%s left set after Run", cpuProfileEnv)
 	}
 	// A tiny model fits in any last-level cache: the note must say so.
 	if res.LastLevelCache > 0 && !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "last-level cache") }) {

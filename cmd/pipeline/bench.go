@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -15,7 +18,7 @@ import (
 func init() {
 	var o bench.Options
 	var asJSON, quiet bool
-	var passes string
+	var passes, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "bench (--synthetic NAME | --model DIR)",
 		Short: "Measure prefill and decode speed against memory bandwidth",
@@ -76,6 +79,17 @@ cache directory once, and loads it like any checkpoint.`,
 			if !quiet {
 				o.Log = cmd.ErrOrStderr()
 			}
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return fmt.Errorf("--cpu-profile: %w", err)
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return fmt.Errorf("--cpu-profile: %w", err)
+				}
+				defer pprof.StopCPUProfile()
+			}
 			res, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -98,6 +112,8 @@ cache directory once, and loads it like any checkpoint.`,
 	f.IntVar(&o.Threads, "threads", 0, "CPU threads (0: all cores)")
 	f.BoolVar(&o.SkipUnfused, "skip-unfused", false, "skip the unfused comparison run")
 	f.StringVar(&o.WorkDir, "work-dir", "", "where synthetic checkpoints are cached (default: the user cache dir)")
+	f.StringVar(&cpuProfile, "cpu-profile", "", "write a Go CPU profile of the whole run (go tool pprof) to this file")
+	f.BoolVar(&o.OpTimes, "op-times", false, "also report decode time per op type (CPU runtimes)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	f.BoolVar(&quiet, "quiet", false, "no progress on stderr")
 	root.AddCommand(cmd)
@@ -118,6 +134,9 @@ func printBench(w io.Writer, r *bench.Result) {
 	phase := func(name string, p *bench.Phase) {
 		fmt.Fprintf(tw, "%s\tprefill %.1f tok/s; decode %.2f tok/s (median %.1f ms, best %.1f ms per token); %s weights + %s KV per token = %.2f GB/s = %.0f%% of bandwidth (best step %.0f%%)\n",
 			name, p.PrefillTokPerSec, p.DecodeTokPerSec, p.DecodeMillis, p.DecodeBestMillis, benchBytes(p.WeightBytesPerToken), benchBytes(p.KVBytesPerToken), p.AchievedGBs, 100*p.BWUtilization, 100*p.BestBWUtilization)
+		if len(p.DecodeOpMillis) > 0 {
+			fmt.Fprintf(tw, "\tdecode ms per token by op: %s\n", opBreakdown(p.DecodeOpMillis))
+		}
 	}
 	phase(fmt.Sprintf("%d passes", len(r.Passes)), &r.Phase)
 	if r.Unfused != nil {
@@ -134,6 +153,20 @@ func printBench(w io.Writer, r *bench.Result) {
 		fmt.Fprintf(tw, "note\t%s\n", n)
 	}
 	tw.Flush()
+}
+
+// opBreakdown lists op times, largest first.
+func opBreakdown(ops map[string]float64) string {
+	names := make([]string, 0, len(ops))
+	for op := range ops {
+		names = append(names, op)
+	}
+	sort.Slice(names, func(i, j int) bool { return ops[names[i]] > ops[names[j]] || ops[names[i]] == ops[names[j]] && names[i] < names[j] })
+	parts := make([]string, len(names))
+	for i, op := range names {
+		parts[i] = fmt.Sprintf("%s %.3f", op, ops[op])
+	}
+	return strings.Join(parts, ", ")
 }
 
 func benchBytes(n int64) string {
