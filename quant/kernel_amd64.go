@@ -31,6 +31,9 @@ func matvec4VNNI512g64(dst *float32, rows int, words *uint32, xd *int8, sbuf *fl
 func matvec4VNNI512g64x2(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
 
 //go:noescape
+func matvec4VNNI512g64x4(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
+
+//go:noescape
 func matvec4VNNI512g128(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
 
 //go:noescape
@@ -266,8 +269,12 @@ func matvecArch(dst []float32, v *Vec, m *Matrix, r0, r1 int) {
 		w := &m.RowWords(r)[0]
 		switch {
 		case zmm4 && m.GroupSize == 64:
-			if even := n &^ 1; even > 0 {
-				matvec4VNNI512g64x2(&dst[r], even, w, &v.xd[0], &sbuf[0], &bpart[0], gpr)
+			if quads := n &^ 3; quads > 0 {
+				matvec4VNNI512g64x4(&dst[r], quads, w, &v.xd[0], &sbuf[0], &bpart[0], gpr)
+			}
+			if n&2 != 0 {
+				p := n &^ 3
+				matvec4VNNI512g64x2(&dst[r+p], 2, &m.RowWords(r + p)[0], &v.xd[0], &sbuf[p*gpr], &bpart[16*p], gpr)
 			}
 			if n&1 != 0 {
 				last := r + n - 1
