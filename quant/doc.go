@@ -68,8 +68,10 @@
 // largest |x|, i.e. f32-accumulation level), "avx2" (AVX2/FMA in f32) or
 // "generic" (portable Go, all widths). The vector kernels take 4- and
 // 8-bit codes; 2, 3, 5 and 6 bits use the portable one. The vnni kernel
-// for 4-bit groups of 64 and 128 runs on zmm registers and two rows at a
-// time, so that each x plane loaded serves both. The results of
+// for 4-bit groups of 64 and 128 runs on zmm registers, four rows at a
+// time for groups of 64 (two for the rows left over), so that each x plane
+// loaded serves several rows. A row's result has the same bits however
+// the rows were split over calls (threads). The results of
 // the kernels agree to f32 rounding (tests compare each against a
 // float64 reference).
 package quant

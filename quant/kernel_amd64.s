@@ -565,8 +565,8 @@ TEXT ·xgetbv(SB), NOSPLIT, $0-8
 
 // func matvec4VNNI512g64(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int)
 //
-// One row at a time (matvec4VNNI512g64x2 takes rows in pairs and leaves
-// an odd one to this). Groups of 64: a pair is two groups, whose scales sbuf[j], sbuf[j+1]
+// One row at a time (matvec4VNNI512g64x4 and x2 take rows in fours and
+// pairs and leave an odd one to this). Groups of 64: a pair is two groups, whose scales sbuf[j], sbuf[j+1]
 // VPERMPS spreads over lanes 0-7 and 8-15 (it reads 64 bytes of sbuf,
 // which the caller pads).
 TEXT ·matvec4VNNI512g64(SB), NOSPLIT, $0-56
