@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,5 +142,25 @@ func TestParallelForAfterIdle(t *testing.T) {
 		if h != 1 {
 			t.Fatalf("after idle: index %d covered %d times", i, h)
 		}
+	}
+}
+
+// BenchmarkParallelRegion is the fork and join of an empty one-token
+// product region (four pieces per thread): the fixed cost every parallel
+// region pays before and after its work.
+func BenchmarkParallelRegion(b *testing.B) {
+	threads := runtime.GOMAXPROCS(0)
+	for _, mode := range []string{"owned", "for"} {
+		b.Run(fmt.Sprintf("%s/threads=%d", mode, threads), func(b *testing.B) {
+			const n = 4096
+			piece := n / (4 * threads)
+			for b.Loop() {
+				if mode == "owned" {
+					parallelOwned(threads, n, piece, func(lo, hi int) {})
+				} else {
+					parallelFor(threads, n, piece, func(lo, hi int) {})
+				}
+			}
+		})
 	}
 }
