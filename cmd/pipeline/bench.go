@@ -161,7 +161,9 @@ func opBreakdown(ops map[string]float64) string {
 	for op := range ops {
 		names = append(names, op)
 	}
-	sort.Slice(names, func(i, j int) bool { return ops[names[i]] > ops[names[j]] || ops[names[i]] == ops[names[j]] && names[i] < names[j] })
+	sort.Slice(names, func(i, j int) bool {
+		return ops[names[i]] > ops[names[j]] || ops[names[i]] == ops[names[j]] && names[i] < names[j]
+	})
 	parts := make([]string, len(names))
 	for i, op := range names {
 		parts[i] = fmt.Sprintf("%s %.3f", op, ops[op])
