@@ -480,3 +480,29 @@ func TestVerifyQuantized(t *testing.T) {
 		t.Fatalf("verify %+v", v)
 	}
 }
+
+// bench --op-times and --cpu-profile: the per-op breakdown in the JSON,
+// a Go profile written, and an unwritable profile path as a one-line
+// error.
+func TestBenchOpTimesAndProfile(t *testing.T) {
+	work, prof := t.TempDir(), filepath.Join(t.TempDir(), "cpu.pprof")
+	common := []string{"bench", "--synthetic", "qwen3-tiny", "--prompt-tokens", "4", "--new-tokens", "3",
+		"--skip-unfused", "--quiet", "--work-dir", work}
+	r := cli(t, "", nil, append(common, "--json", "--op-times", "--cpu-profile", prof)...).mustSucceed(t)
+	var res struct {
+		Ops map[string]float64 `json:"decode_op_ms_per_token"`
+	}
+	decodeJSON(t, r.stdout, &res)
+	if res.Ops["MatMul"] <= 0 {
+		t.Errorf("no MatMul time in decode_op_ms_per_token: %v", res.Ops)
+	}
+	b, err := os.ReadFile(prof)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Errorf("--cpu-profile wrote no gzipped profile (%d bytes, %v)", len(b), err)
+	}
+	text := cli(t, "", nil, append(common, "--op-times")...).mustSucceed(t)
+	if !strings.Contains(text.stdout, "decode ms per token by op: ") {
+		t.Errorf("text output lacks the op breakdown:\n%s", text.stdout)
+	}
+	cli(t, "", nil, append(common, "--cpu-profile", t.TempDir())...).oneLineError(t, 1, "--cpu-profile")
+}
