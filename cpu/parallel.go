@@ -9,8 +9,26 @@ import (
 
 // parallel splits [0, n) into chunks of at least grain items and runs fn
 // on them with up to e.p.threads goroutines, the calling one included.
+// During a one-token decode the pool workers then prefetch their shares
+// of the next product (prefetchNext).
 func (e *exec) parallel(n, grain int, fn func(lo, hi int)) {
-	parallelFor(e.p.threads, n, grain, fn)
+	parallelForThen(e.p.threads, n, grain, fn, e.afterHook())
+}
+
+// parallelOwned is parallelOwned with e's threads, and prefetchNext
+// after it as after parallel.
+func (e *exec) parallelOwned(n, piece int, fn func(lo, hi int)) {
+	parallelOwnedThen(e.p.threads, n, piece, fn, e.afterHook())
+}
+
+// afterHook is what the pool workers of e's regions do once they have no
+// more chunks to take: prefetch their share of the next one-token
+// product, if one follows.
+func (e *exec) afterHook() func(id int) {
+	if e.next == nil || !e.oneToken {
+		return nil
+	}
+	return e.prefetchNext(e.next, e.p.threads)
 }
 
 // parallelFor runs fn over [0, n) in chunks of at least grain items on up
@@ -24,6 +42,12 @@ func (e *exec) parallel(n, grain int, fn func(lo, hi int)) {
 // time; a region that finds it busy (concurrent programs, or a parallel
 // kernel nested in another) starts goroutines as before.
 func parallelFor(threads, n, grain int, fn func(lo, hi int)) {
+	parallelForThen(threads, n, grain, fn, nil)
+}
+
+// parallelForThen is parallelFor with after run by each pool worker once
+// it has no more chunks to take (see job.after).
+func parallelForThen(threads, n, grain int, fn func(lo, hi int), after func(id int)) {
 	grain = max(grain, 1)
 	if threads <= 1 || n < 2*grain {
 		if n > 0 {
@@ -34,13 +58,18 @@ func parallelFor(threads, n, grain int, fn func(lo, hi int)) {
 	// Up to four chunks per thread: a core that another process steals
 	// from then costs a chunk, not half the region.
 	chunks := min(n/grain, 4*threads)
-	newJob(threads, n, chunks, 0, fn).start()
+	newJob(threads, n, chunks, 0, fn, after).start()
 }
 
 // parallelOwned runs fn over [0, n) in pieces of piece items (the last
 // may be shorter) on up to threads goroutines, the calling one included.
 // On one goroutine fn runs once, over [0, n).
 func parallelOwned(threads, n, piece int, fn func(lo, hi int)) {
+	parallelOwnedThen(threads, n, piece, fn, nil)
+}
+
+// parallelOwnedThen is parallelOwned with after (see job.after).
+func parallelOwnedThen(threads, n, piece int, fn func(lo, hi int), after func(id int)) {
 	piece = max(piece, 1)
 	chunks := (n + piece - 1) / piece
 	if min(threads, chunks, runtime.GOMAXPROCS(0)) <= 1 {
@@ -49,7 +78,7 @@ func parallelOwned(threads, n, piece int, fn func(lo, hi int)) {
 		}
 		return
 	}
-	newJob(threads, n, chunks, piece, fn).start()
+	newJob(threads, n, chunks, piece, fn, after).start()
 }
 
 // job is one parallel region of chunks: chunk i covers
@@ -77,6 +106,10 @@ type job struct {
 	slots  []slot // one per participant
 	mu     sync.Mutex
 	crash  any
+	// after, if set, runs on each pool worker once it has no more chunks
+	// to take, before it waits for the next region (not on the caller,
+	// which goes on with the serial work).
+	after func(id int)
 }
 
 // slot is a participant's share and its count of chunks run, alone on
@@ -90,11 +123,23 @@ type slot struct {
 	_     [112]byte    // two lines: adjacent-line prefetchers pair them
 }
 
+// ownedShare is the range of [0, n) that participant id owns in a
+// parallelOwned region of threads goroutines and pieces of piece items
+// (empty if the region has fewer participants).
+func ownedShare(n, piece, threads, id int) (lo, hi int) {
+	chunks := (n + piece - 1) / piece
+	parts := min(threads, chunks, runtime.GOMAXPROCS(0))
+	if id >= parts {
+		return 0, 0
+	}
+	return min(n, piece*(chunks*id/parts)), min(n, piece*(chunks*(id+1)/parts))
+}
+
 // newJob splits chunks into shares for up to threads participants (no
 // more than GOMAXPROCS, nor than chunks).
-func newJob(threads, n, chunks, piece int, fn func(lo, hi int)) *job {
+func newJob(threads, n, chunks, piece int, fn func(lo, hi int), after func(id int)) *job {
 	parts := min(threads, chunks, runtime.GOMAXPROCS(0))
-	j := &job{fn: fn, n: n, chunks: chunks, piece: piece, slots: make([]slot, parts)}
+	j := &job{fn: fn, n: n, chunks: chunks, piece: piece, slots: make([]slot, parts), after: after}
 	for r := range j.slots {
 		lo, hi := uint64(chunks*r/parts), uint64(chunks*(r+1)/parts)
 		j.slots[r].share.Store(lo<<32 | hi)
@@ -268,6 +313,9 @@ func (p *pool) worker(id int) {
 			seen = g
 			if j := p.current.Load(); j != nil && id < len(j.slots) {
 				j.work(id)
+				if j.after != nil {
+					j.after(id)
+				}
 			}
 			continue
 		}

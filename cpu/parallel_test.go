@@ -167,3 +167,58 @@ func BenchmarkParallelRegion(b *testing.B) {
 		})
 	}
 }
+
+// ownedShare, which the workers' prefetch of their next share uses, must
+// give the rows newJob gives that participant.
+func TestOwnedShareMatchesJob(t *testing.T) {
+	for _, threads := range []int{2, 3, 4, 16} {
+		for _, n := range []int{1, 7, 100, 1024, 4096, 151936} {
+			for _, piece := range []int{1, 16, 64, 128, 5000} {
+				chunks := (n + piece - 1) / piece
+				j := newJob(threads, n, chunks, piece, func(lo, hi int) {}, nil)
+				for id := 0; id < threads; id++ {
+					lo, hi := ownedShare(n, piece, threads, id)
+					var wlo, whi int
+					if id < len(j.slots) {
+						v := j.slots[id].share.Load()
+						c0, c1 := int(v>>32), int(v&0xffffffff)
+						wlo, whi = min(n, c0*piece), min(n, c1*piece)
+					}
+					if lo != wlo || hi != whi {
+						t.Fatalf("n %d piece %d threads %d id %d: ownedShare [%d, %d), job [%d, %d)", n, piece, threads, id, lo, hi, wlo, whi)
+					}
+				}
+			}
+		}
+	}
+}
+
+// A region's after hook runs at most once on each pool worker, and only
+// there: the caller goes on at once. Chunks that sleep give worker 1 time
+// to join (a worker that never joins, say descheduled, runs no hook, so
+// the test asks only that it joined in some of the rounds).
+func TestParallelAfterRunsOnWorkers(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs a pool worker")
+	}
+	var calls [2]atomic.Int32
+	joined := 0
+	for round := 0; round < 20; round++ {
+		calls[0].Store(0)
+		calls[1].Store(0)
+		parallelOwnedThen(2, 100, 10, func(lo, hi int) { time.Sleep(200 * time.Microsecond) }, func(id int) { calls[id].Add(1) })
+		// Worker 1 runs its hook after its last chunk, maybe after the
+		// caller returned.
+		deadline := time.Now().Add(20 * time.Millisecond)
+		for calls[1].Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if calls[0].Load() != 0 || calls[1].Load() > 1 {
+			t.Fatalf("round %d: after ran %d times on the caller, %d on worker 1", round, calls[0].Load(), calls[1].Load())
+		}
+		joined += int(calls[1].Load())
+	}
+	if joined == 0 {
+		t.Fatal("worker 1 never ran the hook in 20 regions of 2 ms")
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/graphpass/graphpass/backend"
 	"github.com/graphpass/graphpass/graph"
+	"github.com/graphpass/graphpass/quant"
 	"github.com/graphpass/graphpass/tensor"
 	"github.com/graphpass/graphpass/weights"
 )
@@ -53,6 +54,12 @@ type instr struct {
 	// grouped is how many QuantizedMatMul nodes this instruction runs
 	// (groupProducts); node is the first.
 	grouped int
+	// product is the fixed matrices of a one-token product instruction
+	// (QuantizedMatMul, alone or grouped), whose rows parallelOwned splits
+	// laid end to end; nextProduct is the next such instruction's, in run
+	// order and around the block (the next token's first product follows
+	// the last). See prefetchNext.
+	product, nextProduct []*quant.Matrix
 }
 
 // block is one graph level: the top-level graph or an If branch.
@@ -312,7 +319,11 @@ type exec struct {
 	env   []*tensor.Tensor // the block being run
 	// current is the node running, for the error a kernel panic becomes.
 	current *graph.Node
-	rope    map[ropeKey]*ropeCache
+	// next is the current instruction's nextProduct; oneToken says the
+	// last product ran on one token (decode), when prefetching it pays.
+	next     []*quant.Matrix
+	oneToken bool
+	rope     map[ropeKey]*ropeCache
 }
 
 func (e *exec) runBlock(b *block, env []*tensor.Tensor) error {
@@ -331,6 +342,7 @@ func (e *exec) runBlock(b *block, env []*tensor.Tensor) error {
 			return err
 		}
 		e.current = ins.node
+		e.next = ins.nextProduct
 		in := ins.inBuf[:len(ins.in)]
 		for i, s := range ins.in {
 			if s < 0 {

@@ -119,8 +119,9 @@ func quantizedProducts(e *exec, qs []*quantizedMatMul, x *tensor.Tensor, ins [][
 	}
 	if rows > 0 {
 		prep := quant.PrepareInput(xf.F32(), rows, ms[0])
+		e.oneToken = rows == 1
 		if rows == 1 {
-			parallelOwned(e.p.threads, total, ownedPiece(total, e.p.threads), func(lo, hi int) {
+			e.parallelOwned(total, ownedPiece(total, e.p.threads), func(lo, hi int) {
 				for i, m := range ms {
 					if lo < m.Rows && hi > 0 {
 						prep.MatMulRows(ys[i], m, max(lo, 0), min(hi, m.Rows))
@@ -177,10 +178,14 @@ func (c *compiler) groupProducts(b *block) {
 			}
 		}
 		if len(group) == 1 {
+			ins.product = []*quant.Matrix{q.fixed}
 			kept = append(kept, ins)
 			continue
 		}
 		g := &instr{node: ins.node, grouped: len(group)}
+		for _, q := range qs {
+			g.product = append(g.product, q.fixed)
+		}
 		var starts []int // where each product's inputs start in g.in
 		for _, m := range group {
 			starts = append(starts, len(g.in))
@@ -254,6 +259,56 @@ func buildQuantizedGather(c *compiler, n *graph.Node, in []graph.TensorType) (ke
 		return e.toDType(out, dt), nil
 	}, nil
 }
+
+// linkProducts sets each instruction's nextProduct: the matrices of the
+// next one-token product after it in b, wrapping around (a decode step's
+// first product follows the previous step's last).
+func linkProducts(b *block) {
+	var next []*quant.Matrix
+	for pass := 0; pass < 2; pass++ { // the second pass wraps around
+		for i := len(b.instrs) - 1; i >= 0; i-- {
+			ins := b.instrs[i]
+			ins.nextProduct = next
+			if ins.product != nil {
+				next = ins.product
+			}
+		}
+	}
+}
+
+// prefetchNext asks, for pool worker id of a region, the first rows of
+// the share it will own in the next one-token product region into its L2
+// (prefetchBudget bytes of packed weights at most, with their scales and
+// biases). A worker that finishes its part of a region waits while the
+// caller runs the serial ops between regions: during that time the
+// memory bus is idle, and the next region's share is the same worker's
+// (participant k owns share k). On the 2-core AMD EPYC Zen 4 VM, `pipeline
+// bench --synthetic qwen3-0.6b-4bit`, eleven interleaved pairs: median
+// 14.68 → 14.09 ms per token; Qwen3-0.6B's products alone with 7 µs of
+// serial work between regions: 13.4 → 12.4 ms (median of three runs).
+func (e *exec) prefetchNext(next []*quant.Matrix, threads int) func(id int) {
+	return func(id int) {
+		total := 0
+		for _, m := range next {
+			total += m.Rows
+		}
+		lo, hi := ownedShare(total, ownedPiece(total, threads), threads, id)
+		budget := prefetchBudget
+		for _, m := range next {
+			if budget <= 0 {
+				return
+			}
+			if lo < m.Rows && hi > 0 {
+				budget -= m.Prefetch(max(lo, 0), min(hi, m.Rows), budget)
+			}
+			lo, hi = lo-m.Rows, hi-m.Rows
+		}
+	}
+}
+
+// prefetchBudget is how much of its next share a worker prefetches: 256
+// KiB did as well as 1 MiB (the L2 of a Zen 4 core).
+const prefetchBudget = 256 << 10
 
 // ownedPiece is the rows per piece of a one-token product split by
 // parallelOwned: about four pieces per thread, so a slow core's share can
