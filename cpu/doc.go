@@ -29,4 +29,7 @@
 // Linux, and the products that read one activation (q, k, v; gate, up) run
 // as one parallel region in which each thread streams a contiguous share
 // and takes over the end of a slow thread's (parallelOwned, quantized.go).
+// Participant k of every region owns share k, so a pool worker that runs
+// out of work prefetches its share of the next product while the caller
+// runs the serial ops between regions (prefetchNext).
 package cpu
