@@ -494,3 +494,38 @@ func (c *Cache) append(layer int64, k, v *tensor.Tensor) (*layerKV, error) {
 	l.n += S
 	return l, nil
 }
+
+// attnPrefetch returns, when the next of the two big streams a decode
+// step reads is a KVCacheAttention's cache rather than a product's
+// weights, what a pool worker does to prefetch the start of the keys and
+// values of the heads it will own there (forShare; the kernels' own
+// prefetch takes over from there), and nil otherwise. Qwen3-0.6B 4-bit,
+// KVCacheAttention per token, on and off interleaved: 1.39 vs 1.49 ms
+// (medians of six) on the 2-core EPYC VM, 0.89 vs 1.01 ms and Llama-3.2-1B
+// 0.49 vs 0.59 ms on the 16-core Xeon VM.
+func (e *exec) attnPrefetch() func(id int) {
+	if !e.attnFirst || e.cache == nil {
+		return nil
+	}
+	l := e.cache.layers[e.attnLayer]
+	if l == nil || l.n == 0 {
+		return nil
+	}
+	threads, T := e.p.threads, l.n+1 // the step appends one position
+	n := l.b * l.h                   // tasks: one query position per head
+	grain := 1 + 4096/max(T*(l.d+l.dv), 1)
+	return func(id int) {
+		lo, hi := forShare(n, grain, threads, id)
+		for t := lo; t < hi; t++ {
+			k := l.k[t*l.cap*l.d:]
+			v := l.v[t*l.cap*l.dv:]
+			vec.PrefetchF32(k[:min(len(k), attnPrefetchFloats)])
+			vec.PrefetchF32(v[:min(len(v), attnPrefetchFloats)])
+		}
+	}
+}
+
+// attnPrefetchFloats is how much of each key and value stream a worker
+// prefetches (16 KiB): more than the kernels' 8 KiB prefetch distance, so
+// the stream starts warm.
+const attnPrefetchFloats = 4096

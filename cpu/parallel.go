@@ -123,6 +123,23 @@ type slot struct {
 	_     [112]byte    // two lines: adjacent-line prefetchers pair them
 }
 
+// forShare is the range of [0, n) that participant id owns in a
+// parallelFor region of threads goroutines and chunks of at least grain
+// items (empty if the region is not parallel or has fewer participants).
+func forShare(n, grain, threads, id int) (lo, hi int) {
+	grain = max(grain, 1)
+	if threads <= 1 || n < 2*grain {
+		return 0, 0
+	}
+	chunks := min(n/grain, 4*threads)
+	parts := min(threads, chunks, runtime.GOMAXPROCS(0))
+	if id >= parts {
+		return 0, 0
+	}
+	c0, c1 := chunks*id/parts, chunks*(id+1)/parts
+	return n * c0 / chunks, n * c1 / chunks
+}
+
 // ownedShare is the range of [0, n) that participant id owns in a
 // parallelOwned region of threads goroutines and pieces of piece items
 // (empty if the region has fewer participants).

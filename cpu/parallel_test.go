@@ -222,3 +222,34 @@ func TestParallelAfterRunsOnWorkers(t *testing.T) {
 		t.Fatal("worker 1 never ran the hook in 20 regions of 2 ms")
 	}
 }
+
+// forShare, which the workers' prefetch of attention heads uses, must give
+// the range newJob gives that participant in a parallelFor region.
+func TestForShareMatchesJob(t *testing.T) {
+	for _, threads := range []int{2, 3, 4, 16} {
+		for _, n := range []int{1, 2, 7, 8, 16, 100, 4096} {
+			for _, grain := range []int{1, 2, 5, 64} {
+				var chunks int
+				if threads > 1 && n >= 2*grain {
+					chunks = min(n/grain, 4*threads)
+				}
+				var j *job
+				if chunks > 0 {
+					j = newJob(threads, n, chunks, 0, func(lo, hi int) {}, nil)
+				}
+				for id := 0; id < threads; id++ {
+					lo, hi := forShare(n, grain, threads, id)
+					var wlo, whi int
+					if j != nil && id < len(j.slots) {
+						v := j.slots[id].share.Load()
+						c0, c1 := int(v>>32), int(v&0xffffffff)
+						wlo, whi = n*c0/chunks, n*c1/chunks
+					}
+					if lo != wlo || hi != whi {
+						t.Fatalf("n %d grain %d threads %d id %d: forShare [%d, %d), job [%d, %d)", n, grain, threads, id, lo, hi, wlo, whi)
+					}
+				}
+			}
+		}
+	}
+}

@@ -60,6 +60,10 @@ type instr struct {
 	// order and around the block (the next token's first product follows
 	// the last). See prefetchNext.
 	product, nextProduct []*quant.Matrix
+	// attnFirst says the next KVCacheAttention comes before nextProduct;
+	// attnLayer is its layer (see prefetchNext).
+	attnFirst bool
+	attnLayer int64
 }
 
 // block is one graph level: the top-level graph or an If branch.
@@ -319,11 +323,14 @@ type exec struct {
 	env   []*tensor.Tensor // the block being run
 	// current is the node running, for the error a kernel panic becomes.
 	current *graph.Node
-	// next is the current instruction's nextProduct; oneToken says the
-	// last product ran on one token (decode), when prefetching it pays.
-	next     []*quant.Matrix
-	oneToken bool
-	rope     map[ropeKey]*ropeCache
+	// next, attnFirst and attnLayer are the current instruction's
+	// (what its regions' workers prefetch: prefetchNext); oneToken says
+	// the last product ran on one token (decode), when prefetching pays.
+	next      []*quant.Matrix
+	oneToken  bool
+	attnFirst bool
+	attnLayer int64
+	rope      map[ropeKey]*ropeCache
 }
 
 func (e *exec) runBlock(b *block, env []*tensor.Tensor) error {
@@ -343,6 +350,7 @@ func (e *exec) runBlock(b *block, env []*tensor.Tensor) error {
 		}
 		e.current = ins.node
 		e.next = ins.nextProduct
+		e.attnFirst, e.attnLayer = ins.attnFirst, ins.attnLayer
 		in := ins.inBuf[:len(ins.in)]
 		for i, s := range ins.in {
 			if s < 0 {

@@ -144,3 +144,14 @@ func init() {
 		divScalarGo(x[n:], c)
 	}
 }
+
+//go:noescape
+func prefetchL2(p *float32, n int)
+
+// PrefetchF32 asks for x into the L2 cache: a hint for data a kernel will
+// stream soon (it reads nothing).
+func PrefetchF32(x []float32) {
+	if len(x) > 0 {
+		prefetchL2(&x[0], len(x))
+	}
+}

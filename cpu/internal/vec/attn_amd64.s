@@ -597,3 +597,19 @@ div_loop:
 	JNZ  div_loop
 	VZEROUPPER
 	RET
+
+// func prefetchL2(p *float32, n int)
+// Asks for n floats from p into L2, a line at a time (a hint).
+TEXT ·prefetchL2(SB), NOSPLIT, $0-16
+	MOVQ p+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHLQ $2, CX
+pfl2:
+	CMPQ CX, $0
+	JLE  pfl2done
+	PREFETCHT1 (SI)
+	ADDQ $64, SI
+	SUBQ $64, CX
+	JMP  pfl2
+pfl2done:
+	RET

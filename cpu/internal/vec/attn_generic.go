@@ -11,3 +11,7 @@ var (
 	subScalar       = subScalarGo
 	divScalar       = divScalarGo
 )
+
+// PrefetchF32 asks for x into the L2 cache; portable Go has no prefetch,
+// so it does nothing.
+func PrefetchF32(x []float32) {}
