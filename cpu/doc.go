@@ -30,6 +30,7 @@
 // as one parallel region in which each thread streams a contiguous share
 // and takes over the end of a slow thread's (parallelOwned, quantized.go).
 // Participant k of every region owns share k, so a pool worker that runs
-// out of work prefetches its share of the next product while the caller
-// runs the serial ops between regions (prefetchNext).
+// out of work prefetches its share of the next product (or of the next
+// attention's heads) while the caller runs the serial ops between regions
+// (prefetchNext).
 package cpu
