@@ -511,14 +511,20 @@ func (e *exec) attnPrefetch() func(id int) {
 	if l == nil || l.n == 0 {
 		return nil
 	}
+	// The worker runs this while the caller goes on, up to the attention
+	// op that appends to this layer (and may move it): it reads only what
+	// is copied here. A stale copy costs a useless prefetch, never a fault.
+	keys, values, kStep, vStep := l.k, l.v, l.cap*l.d, l.cap*l.dv
 	threads, T := e.p.threads, l.n+1 // the step appends one position
 	n := l.b * l.h                   // tasks: one query position per head
+	// attention.run's grain also counts the query heads per kv head; once
+	// T·(D+Dv) passes 4096 floats both are 1.
 	grain := 1 + 4096/max(T*(l.d+l.dv), 1)
 	return func(id int) {
 		lo, hi := forShare(n, grain, threads, id)
 		for t := lo; t < hi; t++ {
-			k := l.k[t*l.cap*l.d:]
-			v := l.v[t*l.cap*l.dv:]
+			k := keys[t*kStep:]
+			v := values[t*vStep:]
 			vec.PrefetchF32(k[:min(len(k), attnPrefetchFloats)])
 			vec.PrefetchF32(v[:min(len(v), attnPrefetchFloats)])
 		}

@@ -321,6 +321,14 @@ func (p *pool) run(j *job) {
 	p.current.Store(nil)
 }
 
+// runAfter runs a region's after hook. The hooks only prefetch; a bug in
+// one must not take the process down from a worker after its region has
+// returned, so a panic there is dropped.
+func runAfter(after func(id int), id int) {
+	defer func() { _ = recover() }()
+	after(id)
+}
+
 // worker is pool worker id: it takes part in every region that has a
 // participant id.
 func (p *pool) worker(id int) {
@@ -331,7 +339,7 @@ func (p *pool) worker(id int) {
 			if j := p.current.Load(); j != nil && id < len(j.slots) {
 				j.work(id)
 				if j.after != nil {
-					j.after(id)
+					runAfter(j.after, id)
 				}
 			}
 			continue
