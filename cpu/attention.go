@@ -504,10 +504,10 @@ func (c *Cache) append(layer int64, k, v *tensor.Tensor) (*layerKV, error) {
 // (medians of six) on the 2-core EPYC VM, 0.89 vs 1.01 ms and Llama-3.2-1B
 // 0.49 vs 0.59 ms on the 16-core Xeon VM.
 func (e *exec) attnPrefetch() func(id int) {
-	if !e.attnFirst || e.cache == nil {
+	if e.ins == nil || !e.ins.attnFirst || e.cache == nil {
 		return nil
 	}
-	l := e.cache.layers[e.attnLayer]
+	l := e.cache.layers[e.ins.attnLayer]
 	if l == nil || l.n == 0 {
 		return nil
 	}

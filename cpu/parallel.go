@@ -22,13 +22,13 @@ func (e *exec) parallelOwned(n, piece int, fn func(lo, hi int)) {
 }
 
 // afterHook is what the pool workers of e's regions do once they have no
-// more chunks to take: prefetch their share of the next one-token
-// product, if one follows.
+// more chunks to take: prefetch their share of what a one-token decode
+// streams next (prefetchNext).
 func (e *exec) afterHook() func(id int) {
-	if e.next == nil || !e.oneToken {
+	if e.ins == nil || e.ins.nextProduct == nil || !e.oneToken {
 		return nil
 	}
-	return e.prefetchNext(e.next, e.p.threads)
+	return e.prefetchNext(e.ins.nextProduct, e.p.threads)
 }
 
 // parallelFor runs fn over [0, n) in chunks of at least grain items on up

@@ -225,7 +225,11 @@ func (p *Program) RunWithCache(ctx context.Context, cache *Cache, inputs map[str
 			e.abandon(p.top, env)
 			cache.rollback(mark)
 			p.arena = newArena() // its bookkeeping may be inconsistent now
-			out, err = nil, fmt.Errorf("cpu: internal error running %s: %v", describe(e.current), r)
+			var n *graph.Node
+			if e.ins != nil {
+				n = e.ins.node
+			}
+			out, err = nil, fmt.Errorf("cpu: internal error running %s: %v", describe(n), r)
 		}
 	}()
 	if err := e.runBlock(p.top, env); err != nil {
@@ -321,16 +325,14 @@ type exec struct {
 	p     *Program
 	cache *Cache
 	env   []*tensor.Tensor // the block being run
-	// current is the node running, for the error a kernel panic becomes.
-	current *graph.Node
-	// next, attnFirst and attnLayer are the current instruction's
-	// (what its regions' workers prefetch: prefetchNext); oneToken says
-	// the last product ran on one token (decode), when prefetching pays.
-	next      []*quant.Matrix
-	oneToken  bool
-	attnFirst bool
-	attnLayer int64
-	rope      map[ropeKey]*ropeCache
+	// ins is the instruction running: its node names the error a kernel
+	// panic becomes, and its links say what its regions' workers prefetch
+	// (prefetchNext).
+	ins *instr
+	// oneToken says the last product ran on one token (decode), when
+	// prefetching pays.
+	oneToken bool
+	rope     map[ropeKey]*ropeCache
 }
 
 func (e *exec) runBlock(b *block, env []*tensor.Tensor) error {
@@ -348,9 +350,7 @@ func (e *exec) runBlock(b *block, env []*tensor.Tensor) error {
 		if err := e.ctx.Err(); err != nil {
 			return err
 		}
-		e.current = ins.node
-		e.next = ins.nextProduct
-		e.attnFirst, e.attnLayer = ins.attnFirst, ins.attnLayer
+		e.ins = ins
 		in := ins.inBuf[:len(ins.in)]
 		for i, s := range ins.in {
 			if s < 0 {
