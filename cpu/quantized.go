@@ -3,6 +3,7 @@ package cpu
 import (
 	"fmt"
 
+	"github.com/graphpass/graphpass/cpu/internal/vec"
 	"github.com/graphpass/graphpass/graph"
 	"github.com/graphpass/graphpass/quant"
 	"github.com/graphpass/graphpass/tensor"
@@ -109,25 +110,19 @@ func quantizedProducts(e *exec, qs []*quantizedMatMul, x *tensor.Tensor, ins [][
 	rows := x.Len() / max(ms[0].Cols, 1)
 	outs := make([]*tensor.Tensor, len(qs))
 	ys := make([][]float32, len(qs))
-	total := 0
 	for i, m := range ms {
 		shape := append([]int(nil), x.Shape...)
 		shape[len(shape)-1] = m.Rows
 		outs[i] = e.alloc(graph.F32, shape...)
 		ys[i] = outs[i].F32()
-		total += m.Rows
 	}
 	if rows > 0 {
 		prep := quant.PrepareInput(xf.F32(), rows, ms[0])
 		e.oneToken = rows == 1
 		if rows == 1 {
+			total := totalRows(ms)
 			e.parallelOwned(total, ownedPiece(total, e.p.threads), func(lo, hi int) {
-				for i, m := range ms {
-					if lo < m.Rows && hi > 0 {
-						prep.MatMulRows(ys[i], m, max(lo, 0), min(hi, m.Rows))
-					}
-					lo, hi = lo-m.Rows, hi-m.Rows
-				}
+				eachRows(ms, lo, hi, func(i, r0, r1 int) { prep.MatMulRows(ys[i], ms[i], r0, r1) })
 			})
 		} else {
 			for i, m := range ms {
@@ -297,22 +292,49 @@ func (e *exec) prefetchNext(next []*quant.Matrix, threads int) func(id int) {
 		if attn != nil {
 			attn(id)
 		}
-		total := 0
-		for _, m := range next {
-			total += m.Rows
-		}
+		total := totalRows(next)
 		lo, hi := ownedShare(total, ownedPiece(total, threads), threads, id)
 		budget := prefetchBudget
-		for _, m := range next {
-			if budget <= 0 {
-				return
+		eachRows(next, lo, hi, func(i, r0, r1 int) {
+			if budget > 0 {
+				budget -= prefetchRows(next[i], r0, r1, budget)
 			}
-			if lo < m.Rows && hi > 0 {
-				budget -= m.Prefetch(max(lo, 0), min(hi, m.Rows), budget)
-			}
-			lo, hi = lo-m.Rows, hi-m.Rows
-		}
+		})
 	}
+}
+
+// totalRows is the rows of ms laid end to end.
+func totalRows(ms []*quant.Matrix) int {
+	n := 0
+	for _, m := range ms {
+		n += m.Rows
+	}
+	return n
+}
+
+// eachRows calls f(i, r0, r1) for each matrix ms[i] that rows [lo, hi) of
+// ms laid end to end cover, with rows [r0, r1) of it.
+func eachRows(ms []*quant.Matrix, lo, hi int, f func(i, r0, r1 int)) {
+	for i, m := range ms {
+		if lo < m.Rows && hi > 0 {
+			f(i, max(lo, 0), min(hi, m.Rows))
+		}
+		lo, hi = lo-m.Rows, hi-m.Rows
+	}
+}
+
+// prefetchRows asks for rows [r0, r1) of m into the cache: at most budget
+// bytes of packed words, from r0 on, and those rows' scales and biases.
+// It returns the bytes of words it covered.
+func prefetchRows(m *quant.Matrix, r0, r1, budget int) int {
+	wb := m.WordBytes()
+	perRow := len(wb) / m.Rows
+	rows := min(r1-r0, max(1, budget/perRow))
+	vec.Prefetch(wb[r0*perRow:][:rows*perRow])
+	sb := len(m.Scales) / m.Rows
+	vec.Prefetch(m.Scales[r0*sb:][:rows*sb])
+	vec.Prefetch(m.Biases[r0*sb:][:rows*sb])
+	return rows * perRow
 }
 
 // prefetchBudget is how much of its next share a worker prefetches: 256

@@ -42,12 +42,6 @@ func matvec4VNNI32(dst *float32, rows int, words *uint32, xd *int8, sbuf *float3
 //go:noescape
 func matvec8VNNI(dst *float32, rows int, words *uint32, xd *int8, sbuf *float32, bterm *float32, groups int, bpg int)
 
-// prefetchL2 asks for the n bytes from p into L2 (a hint: it reads
-// nothing and never faults).
-//
-//go:noescape
-func prefetchL2(p *byte, n int)
-
 //go:noescape
 func absMaxBits512(x *float32, n int) uint32
 

@@ -1409,17 +1409,3 @@ p16f32last:
 
 p16pref:
 	PREP_RETURN(p16prefl, p16prefdone)
-
-// func prefetchL2(p *byte, n int)
-TEXT ·prefetchL2(SB), NOSPLIT, $0-16
-	MOVQ p+0(FP), SI
-	MOVQ n+8(FP), CX
-pfl2:
-	CMPQ CX, $0
-	JLE  pfl2done
-	PREFETCHT1 (SI)
-	ADDQ $64, SI
-	SUBQ $64, CX
-	JMP  pfl2
-pfl2done:
-	RET

@@ -109,22 +109,3 @@ func bytesToWords(b []byte) []uint32 {
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(&w[0])), len(b)), b)
 	return w
 }
-
-// Prefetch asks the CPU to bring rows [r0, r1) into its cache ahead of a
-// product that will read them: at most budget bytes of packed words, from
-// r0 on, and the same rows' scales and biases. It is only a hint (nothing
-// is read, and a no-op where the kernels are portable Go) and returns the
-// bytes of words it covered, for the caller's budget.
-func (m *Matrix) Prefetch(r0, r1, budget int) int {
-	if r0 < 0 || r1 > m.Rows || r0 >= r1 || budget <= 0 {
-		return 0
-	}
-	wb := m.WordBytes()
-	perRow := len(wb) / m.Rows
-	rows := min(r1-r0, max(1, budget/perRow))
-	prefetchL2(&wb[r0*perRow], rows*perRow)
-	sb := len(m.Scales) / m.Rows
-	prefetchL2(&m.Scales[r0*sb], rows*sb)
-	prefetchL2(&m.Biases[r0*sb], rows*sb)
-	return rows * perRow
-}

@@ -2,7 +2,10 @@
 
 package vec
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 //go:noescape
 func dotRowsAVX2(out, x, rows *float32, stride, n, d int)
@@ -146,12 +149,19 @@ func init() {
 }
 
 //go:noescape
-func prefetchL2(p *float32, n int)
+func prefetchL2(p *byte, n int)
 
-// PrefetchF32 asks for x into the L2 cache: a hint for data a kernel will
-// stream soon (it reads nothing).
+// Prefetch asks for b into the L2 cache: a hint for data a kernel will
+// stream soon (it reads nothing and never faults).
+func Prefetch(b []byte) {
+	if len(b) > 0 {
+		prefetchL2(&b[0], len(b))
+	}
+}
+
+// PrefetchF32 is Prefetch of x's bytes.
 func PrefetchF32(x []float32) {
 	if len(x) > 0 {
-		prefetchL2(&x[0], len(x))
+		prefetchL2((*byte)(unsafe.Pointer(&x[0])), 4*len(x))
 	}
 }

@@ -598,12 +598,11 @@ div_loop:
 	VZEROUPPER
 	RET
 
-// func prefetchL2(p *float32, n int)
-// Asks for n floats from p into L2, a line at a time (a hint).
+// func prefetchL2(p *byte, n int)
+// Asks for n bytes from p into L2, a line at a time (a hint).
 TEXT ·prefetchL2(SB), NOSPLIT, $0-16
 	MOVQ p+0(FP), SI
 	MOVQ n+8(FP), CX
-	SHLQ $2, CX
 pfl2:
 	CMPQ CX, $0
 	JLE  pfl2done

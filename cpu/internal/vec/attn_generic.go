@@ -12,6 +12,9 @@ var (
 	divScalar       = divScalarGo
 )
 
-// PrefetchF32 asks for x into the L2 cache; portable Go has no prefetch,
-// so it does nothing.
+// Prefetch asks for b into the L2 cache; portable Go has no prefetch, so
+// it does nothing.
+func Prefetch(b []byte) {}
+
+// PrefetchF32 is Prefetch of x's bytes.
 func PrefetchF32(x []float32) {}
