@@ -15,8 +15,8 @@ func (e *exec) parallel(n, grain int, fn func(lo, hi int)) {
 	parallelForThen(e.p.threads, n, grain, fn, e.afterHook())
 }
 
-// parallelOwned is parallelOwned with e's threads, and prefetchNext
-// after it as after parallel.
+// parallelOwned is parallelOwned on e's threads, with the workers'
+// prefetch after it as for parallel.
 func (e *exec) parallelOwned(n, piece int, fn func(lo, hi int)) {
 	parallelOwnedThen(e.p.threads, n, piece, fn, e.afterHook())
 }
@@ -48,17 +48,25 @@ func parallelFor(threads, n, grain int, fn func(lo, hi int)) {
 // parallelForThen is parallelFor with after run by each pool worker once
 // it has no more chunks to take (see job.after).
 func parallelForThen(threads, n, grain int, fn func(lo, hi int), after func(id int)) {
-	grain = max(grain, 1)
-	if threads <= 1 || n < 2*grain {
+	chunks := forChunks(threads, n, grain)
+	if chunks == 0 {
 		if n > 0 {
 			fn(0, n)
 		}
 		return
 	}
-	// Up to four chunks per thread: a core that another process steals
-	// from then costs a chunk, not half the region.
-	chunks := min(n/grain, 4*threads)
 	newJob(threads, n, chunks, 0, fn, after).start()
+}
+
+// forChunks is how many chunks parallelFor splits [0, n) into, 0 when it
+// runs fn in the caller alone. Up to four chunks per thread: a core that
+// another process steals from then costs a chunk, not half the region.
+func forChunks(threads, n, grain int) int {
+	grain = max(grain, 1)
+	if threads <= 1 || n < 2*grain {
+		return 0
+	}
+	return min(n/grain, 4*threads)
 }
 
 // parallelOwned runs fn over [0, n) in pieces of piece items (the last
@@ -72,7 +80,7 @@ func parallelOwned(threads, n, piece int, fn func(lo, hi int)) {
 func parallelOwnedThen(threads, n, piece int, fn func(lo, hi int), after func(id int)) {
 	piece = max(piece, 1)
 	chunks := (n + piece - 1) / piece
-	if min(threads, chunks, runtime.GOMAXPROCS(0)) <= 1 {
+	if participants(threads, chunks) <= 1 {
 		if n > 0 {
 			fn(0, n)
 		}
@@ -123,43 +131,58 @@ type slot struct {
 	_     [112]byte    // two lines: adjacent-line prefetchers pair them
 }
 
-// forShare is the range of [0, n) that participant id owns in a
-// parallelFor region of threads goroutines and chunks of at least grain
-// items (empty if the region is not parallel or has fewer participants).
+// participants is how many goroutines a region of chunks on threads
+// uses: no more than GOMAXPROCS, nor than chunks.
+func participants(threads, chunks int) int {
+	return min(threads, chunks, runtime.GOMAXPROCS(0))
+}
+
+// chunkStart is where chunk i of a region over [0, n) begins (chunk
+// chunks is n): [n·i/chunks, …) split evenly, or [piece·i, …) with
+// piece > 0, cut at n.
+func chunkStart(n, chunks, piece, i int) int {
+	if piece > 0 {
+		return min(n, piece*i)
+	}
+	return n * i / chunks
+}
+
+// shareChunks is the chunks [c0, c1) participant id owns of chunks split
+// between parts participants.
+func shareChunks(chunks, parts, id int) (c0, c1 int) {
+	return chunks * id / parts, chunks * (id + 1) / parts
+}
+
+// share is the range of [0, n) that participant id owns in a region of
+// chunks (see job) on threads goroutines, empty if it has fewer.
+func share(n, chunks, piece, threads, id int) (lo, hi int) {
+	parts := participants(threads, chunks) // 0 when chunks is
+	if id >= parts {
+		return 0, 0
+	}
+	c0, c1 := shareChunks(chunks, parts, id)
+	return chunkStart(n, chunks, piece, c0), chunkStart(n, chunks, piece, c1)
+}
+
+// forShare is the range participant id owns in parallelFor(threads, n,
+// grain, …), what a worker prefetches of a region to come.
 func forShare(n, grain, threads, id int) (lo, hi int) {
-	grain = max(grain, 1)
-	if threads <= 1 || n < 2*grain {
-		return 0, 0
-	}
-	chunks := min(n/grain, 4*threads)
-	parts := min(threads, chunks, runtime.GOMAXPROCS(0))
-	if id >= parts {
-		return 0, 0
-	}
-	c0, c1 := chunks*id/parts, chunks*(id+1)/parts
-	return n * c0 / chunks, n * c1 / chunks
+	return share(n, forChunks(threads, n, grain), 0, threads, id)
 }
 
-// ownedShare is the range of [0, n) that participant id owns in a
-// parallelOwned region of threads goroutines and pieces of piece items
-// (empty if the region has fewer participants).
+// ownedShare is the range participant id owns in parallelOwned(threads,
+// n, piece, …).
 func ownedShare(n, piece, threads, id int) (lo, hi int) {
-	chunks := (n + piece - 1) / piece
-	parts := min(threads, chunks, runtime.GOMAXPROCS(0))
-	if id >= parts {
-		return 0, 0
-	}
-	return min(n, piece*(chunks*id/parts)), min(n, piece*(chunks*(id+1)/parts))
+	return share(n, (n+piece-1)/piece, piece, threads, id)
 }
 
-// newJob splits chunks into shares for up to threads participants (no
-// more than GOMAXPROCS, nor than chunks).
+// newJob splits chunks into shares for participants(threads, chunks).
 func newJob(threads, n, chunks, piece int, fn func(lo, hi int), after func(id int)) *job {
-	parts := min(threads, chunks, runtime.GOMAXPROCS(0))
+	parts := participants(threads, chunks)
 	j := &job{fn: fn, n: n, chunks: chunks, piece: piece, slots: make([]slot, parts), after: after}
 	for r := range j.slots {
-		lo, hi := uint64(chunks*r/parts), uint64(chunks*(r+1)/parts)
-		j.slots[r].share.Store(lo<<32 | hi)
+		c0, c1 := shareChunks(chunks, parts, r)
+		j.slots[r].share.Store(uint64(c0)<<32 | uint64(c1))
 	}
 	return j
 }
@@ -244,11 +267,7 @@ func (j *job) runChunk(i int) {
 			j.mu.Unlock()
 		}
 	}()
-	if j.piece > 0 {
-		j.fn(i*j.piece, min((i+1)*j.piece, j.n))
-		return
-	}
-	j.fn(j.n*i/j.chunks, j.n*(i+1)/j.chunks)
+	j.fn(chunkStart(j.n, j.chunks, j.piece, i), chunkStart(j.n, j.chunks, j.piece, i+1))
 }
 
 // spawn runs j on a new goroutine per participant but the first, which is
