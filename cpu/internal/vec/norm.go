@@ -27,7 +27,7 @@ func RotateF32(y1, y2, x1, x2, c, s []float32) {
 func sumSqGo(v []float32) float32 {
 	var a [8]float32
 	sumSqLanesGo(&a, v)
-	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+	return foldLanes(&a)
 }
 
 // sumSqLanesGo adds v's squares into the lanes of a (see SumSqF32).

@@ -29,7 +29,7 @@ func init() {
 			sumSqLanesAVX2(&v[0], n, &a)
 		}
 		sumSqLanesGo(&a, v[n:])
-		return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+		return foldLanes(&a)
 	}
 	scaleMul = func(y, x, w []float32, r float32) {
 		n := len(y) &^ 7

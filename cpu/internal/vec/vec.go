@@ -31,7 +31,7 @@ func dotF32Go(x, w []float32) float32 {
 	for ; i < len(x); i++ {
 		a[0] += x[i] * w[i]
 	}
-	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+	return foldLanes(&a)
 }
 
 func dotBF16Go(x []float32, w []uint16) float32 {
@@ -51,7 +51,7 @@ func dotBF16Go(x []float32, w []uint16) float32 {
 	for ; i < len(x); i++ {
 		a[0] += x[i] * bf16(w[i])
 	}
-	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+	return foldLanes(&a)
 }
 
 func dotF16Go(x []float32, w []uint16) float32 {
@@ -131,7 +131,7 @@ func sumGo(x []float32) float32 {
 	for ; i < len(x); i++ {
 		a[0] += x[i]
 	}
-	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
+	return foldLanes(&a)
 }
 
 func dot3x4F32Go(x0, x1, x2, w0, w1, w2, w3 []float32, out *[12]float32) {
@@ -140,4 +140,10 @@ func dot3x4F32Go(x0, x1, x2, w0, w1, w2, w3 []float32, out *[12]float32) {
 			out[4*i+j] = dotF32Go(x, w)
 		}
 	}
+}
+
+// foldLanes adds eight accumulator lanes in the order every reduction here
+// fixes: ((0+4)+(1+5))+((2+6)+(3+7)).
+func foldLanes(a *[8]float32) float32 {
+	return ((a[0] + a[4]) + (a[1] + a[5])) + ((a[2] + a[6]) + (a[3] + a[7]))
 }

@@ -5,6 +5,20 @@
 // Every kernel handles n elements with n a multiple of 8; the Go wrappers
 // do the rest. Four accumulators hide FMA latency.
 
+// RETURN_SUM4 adds the lanes of the four accumulators Y0-Y3, stores the
+// sum in the result slot ret and returns.
+#define RETURN_SUM4(ret) \
+	VADDPS Y1, Y0, Y0 \
+	VADDPS Y3, Y2, Y2 \
+	VADDPS Y2, Y0, Y0 \
+	VEXTRACTF128 $1, Y0, X1 \
+	VADDPS X1, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VZEROUPPER \
+	MOVSS X0, ret \
+	RET
+
 // func dotF32AVX2(x, w *float32, n int) float32
 TEXT ·dotF32AVX2(SB), NOSPLIT, $0-28
 	MOVQ x+0(FP), SI
@@ -39,16 +53,7 @@ dotf32_loop8:
 	SUBQ $8, CX
 	JMP  dotf32_loop8
 dotf32_reduce:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+24(FP)
-	RET
+	RETURN_SUM4(ret+24(FP))
 
 // func dotBF16AVX2(x *float32, w *uint16, n int) float32
 TEXT ·dotBF16AVX2(SB), NOSPLIT, $0-28
@@ -89,16 +94,7 @@ dotbf_loop8:
 	SUBQ $8, CX
 	JMP  dotbf_loop8
 dotbf_reduce:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+24(FP)
-	RET
+	RETURN_SUM4(ret+24(FP))
 
 // func dotF16AVX2(x *float32, w *uint16, n int) float32
 TEXT ·dotF16AVX2(SB), NOSPLIT, $0-28
@@ -134,16 +130,7 @@ doth_loop8:
 	SUBQ $8, CX
 	JMP  doth_loop8
 doth_reduce:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+24(FP)
-	RET
+	RETURN_SUM4(ret+24(FP))
 
 // func axpyF32AVX2(y *float32, a float32, x *float32, n int)
 TEXT ·axpyF32AVX2(SB), NOSPLIT, $0-32
@@ -324,16 +311,7 @@ sum_loop:
 	SUBQ $32, CX
 	JMP  sum_loop
 sum_reduce:
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+16(FP)
-	RET
+	RETURN_SUM4(ret+16(FP))
 
 // func sum4AVX2(a, b, c, d *float32, n int) float32
 //
@@ -371,16 +349,7 @@ sum4_loop:
 	ADDQ $64, R9
 	SUBQ $16, CX
 	JNZ  sum4_loop
-	VADDPS Y1, Y0, Y0
-	VADDPS Y3, Y2, Y2
-	VADDPS Y2, Y0, Y0
-	VEXTRACTF128 $1, Y0, X1
-	VADDPS X1, X0, X0
-	VHADDPS X0, X0, X0
-	VHADDPS X0, X0, X0
-	VZEROUPPER
-	MOVSS X0, ret+40(FP)
-	RET
+	RETURN_SUM4(ret+40(FP))
 
 // func dot3x4F32AVX2(x0, x1, x2, w0, w1, w2, w3 *float32, n int, out *[12]float32)
 // out[4*i+j] = Σ xi[k]·wj[k]: a 3×4 register tile of dot products, the
