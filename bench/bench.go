@@ -73,7 +73,7 @@ type Options struct {
 	// Seed for the synthetic weights and the prompt.
 	Seed uint64
 	// OpTimes reports where decode time goes, per op type
-	// (Phase.DecodeOpMillis). It sets GRAPHPASS_CPU_PROFILE for the
+	// (Phase.DecodeOpMillis). It sets cpu.ProfileEnv for the
 	// runtime Run starts (in this process or a plugin it launches), so
 	// only CPU runtimes report it; timing each op costs two clock reads.
 	OpTimes bool
@@ -220,8 +220,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	resetPeakRSS()
 
 	if o.OpTimes {
-		os.Setenv(cpuProfileEnv, "1")
-		defer os.Unsetenv(cpuProfileEnv)
+		os.Setenv(cpu.ProfileEnv, "1")
+		defer os.Unsetenv(cpu.ProfileEnv)
 	}
 	rt, info, err := pipeline.OpenRuntime(ctx, pipeline.RuntimeSpec{Name: o.Runtime, Threads: o.Threads}, pipeline.Options{})
 	if err != nil {
@@ -542,15 +542,12 @@ func (r *runner) finish() {
 	ph.AchievedGBs = float64(ph.WeightBytesPerToken+ph.KVBytesPerToken) * ph.DecodeTokPerSec / 1e9
 }
 
-// cpuProfileEnv makes the CPU runtime time each op type (cpu/runtime.go).
-const cpuProfileEnv = "GRAPHPASS_CPU_PROFILE"
-
 // opTimes returns the model's cumulative milliseconds per op type, from
-// the CPU runtime's "op_ms.<op>" stats.
+// the CPU runtime's cpu.OpTimeStat stats.
 func opTimes(m backend.Model) map[string]float64 {
 	ops := map[string]float64{}
 	for k, v := range m.Stats().Extra {
-		if op, ok := strings.CutPrefix(k, "op_ms."); ok {
+		if op, ok := strings.CutPrefix(k, cpu.OpTimeStat); ok {
 			ops[op] = v
 		}
 	}

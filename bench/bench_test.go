@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graphpass/graphpass/cpu"
 	"github.com/graphpass/graphpass/graph"
 )
 
@@ -69,8 +70,8 @@ func TestRunSyntheticTiny(t *testing.T) {
 			}
 		}
 	}
-	if os.Getenv(cpuProfileEnv) != "" {
-		t.Errorf("%s left set after Run", cpuProfileEnv)
+	if os.Getenv(cpu.ProfileEnv) != "" {
+		t.Errorf("%s left set after Run", cpu.ProfileEnv)
 	}
 	// A tiny model fits in any last-level cache: the note must say so.
 	if res.LastLevelCache > 0 && !slices.ContainsFunc(res.Notes, func(n string) bool { return strings.Contains(n, "last-level cache") }) {

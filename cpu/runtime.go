@@ -40,6 +40,14 @@ func (r *Runtime) Capabilities() backend.Capabilities {
 // Close does nothing: models own their resources.
 func (r *Runtime) Close() error { return nil }
 
+// ProfileEnv, when set in a CPU runtime's environment, makes the models it
+// loads time each op type; their Stats().Extra then holds the milliseconds
+// spent per op under OpTimeStat+op ("op_ms.MatMul"), cumulative.
+const (
+	ProfileEnv = "GRAPHPASS_CPU_PROFILE"
+	OpTimeStat = "op_ms."
+)
+
 // Load compiles a decoder graph (graph/decoder.go I/O) for sessions. The
 // graph's weight files are memory-mapped; the matrices that decoding
 // streams whole are copied, into one region in run order (streamed.go).
@@ -49,7 +57,7 @@ func (r *Runtime) Load(ctx context.Context, g *graph.Graph, opts backend.LoadOpt
 	}
 	start := time.Now()
 	m := &Model{store: weights.NewStore(), threads: opts.Threads}
-	profile := os.Getenv("GRAPHPASS_CPU_PROFILE") != ""
+	profile := os.Getenv(ProfileEnv) != ""
 	if err := m.plan(g); err != nil {
 		m.store.Close()
 		return nil, err
@@ -238,13 +246,13 @@ func (m *Model) Stats() backend.Stats {
 	if m.streamed != nil {
 		extra["streamed_weight_bytes"] = float64(m.streamed.Size())
 	}
-	// With GRAPHPASS_CPU_PROFILE set, the time per op type ("op_ms.MatMul").
+	// With ProfileEnv set, the time per op type (OpTimeStat+"MatMul").
 	for _, p := range []*Program{m.all, m.last} {
 		if p == nil {
 			continue
 		}
 		for op, d := range p.OpTimes() {
-			extra["op_ms."+op] += float64(d.Microseconds()) / 1000
+			extra[OpTimeStat+op] += float64(d.Microseconds()) / 1000
 		}
 	}
 	return backend.Stats{
