@@ -18,7 +18,7 @@ func (e *exec) parallel(n, grain int, fn func(lo, hi int)) {
 // parallelOwned is parallelOwned on e's threads, with the workers'
 // prefetch after it as for parallel.
 func (e *exec) parallelOwned(n, piece int, fn func(lo, hi int)) {
-	parallelOwnedThen(e.p.threads, n, piece, fn, e.afterHook())
+	parallelOwned(e.p.threads, n, piece, fn, e.afterHook())
 }
 
 // afterHook is what the pool workers of e's regions do once they have no
@@ -70,14 +70,10 @@ func forChunks(threads, n, grain int) int {
 }
 
 // parallelOwned runs fn over [0, n) in pieces of piece items (the last
-// may be shorter) on up to threads goroutines, the calling one included.
-// On one goroutine fn runs once, over [0, n).
-func parallelOwned(threads, n, piece int, fn func(lo, hi int)) {
-	parallelOwnedThen(threads, n, piece, fn, nil)
-}
-
-// parallelOwnedThen is parallelOwned with after (see job.after).
-func parallelOwnedThen(threads, n, piece int, fn func(lo, hi int), after func(id int)) {
+// may be shorter) on up to threads goroutines, the calling one included,
+// and after, if not nil, on each pool worker once it has no more pieces
+// to take (see job.after). On one goroutine fn runs once, over [0, n).
+func parallelOwned(threads, n, piece int, fn func(lo, hi int), after func(id int)) {
 	piece = max(piece, 1)
 	chunks := (n + piece - 1) / piece
 	if participants(threads, chunks) <= 1 {

@@ -46,7 +46,7 @@ func TestParallelOwnedCoversEachIndexOnce(t *testing.T) {
 					for i := lo; i < hi; i++ {
 						atomic.AddInt32(&hits[i], 1)
 					}
-				})
+				}, nil)
 				for i, h := range hits {
 					if h != 1 {
 						t.Fatalf("threads %d, n %d, piece %d: index %d covered %d times", threads, n, piece, i, h)
@@ -77,7 +77,7 @@ func TestParallelOwnedStealsFromAStuckShare(t *testing.T) {
 			}
 		}
 		done.Add(1)
-	})
+	}, nil)
 	if done.Load() != n {
 		t.Fatalf("%d of %d pieces ran", done.Load(), n)
 	}
@@ -159,7 +159,7 @@ func BenchmarkParallelRegion(b *testing.B) {
 			piece := n / (4 * threads)
 			for b.Loop() {
 				if mode == "owned" {
-					parallelOwned(threads, n, piece, func(lo, hi int) {})
+					parallelOwned(threads, n, piece, func(lo, hi int) {}, nil)
 				} else {
 					parallelFor(threads, n, piece, func(lo, hi int) {})
 				}
@@ -207,7 +207,7 @@ func TestParallelAfterRunsOnWorkers(t *testing.T) {
 	for round := 0; round < 200 && (round < 20 || joined == 0); round++ {
 		calls[0].Store(0)
 		calls[1].Store(0)
-		parallelOwnedThen(2, 100, 10, func(lo, hi int) { time.Sleep(200 * time.Microsecond) }, func(id int) { calls[id].Add(1) })
+		parallelOwned(2, 100, 10, func(lo, hi int) { time.Sleep(200 * time.Microsecond) }, func(id int) { calls[id].Add(1) })
 		// Worker 1 runs its hook after its last chunk, maybe after the
 		// caller returned.
 		deadline := time.Now().Add(20 * time.Millisecond)
