@@ -392,6 +392,23 @@ rest8:
 	VPDPBUSD d0e, lo, acc \
 	VPDPBUSD d0o, hi, acc
 
+// ODDBLOCK4 adds one row's odd last 64-code block, in the single-block
+// layout, to the ymm accumulator odd: the codes at w (32 bytes), times x's
+// planes d2e … d0o (registers or memory operands), times the group's
+// scale broadcast from s. lo, hi, acc and sc are ymm scratch registers;
+// Y9 holds the nibble mask. The zmm kernels end every row with an odd
+// block this way; a ymm write clears its zmm's upper half, so odd is
+// not the row's zmm sum.
+#define ODDBLOCK4(w, s, odd, lo, hi, acc, sc, d2e, d2o, d1e, d1o, d0e, d0o) \
+	VMOVDQU64 w, hi \
+	VPANDD Y9, hi, lo \
+	VPSRLW $4, hi, hi \
+	VPANDD Y9, hi, hi \
+	HORNER3(acc, lo, hi, d2e, d2o, d1e, d1o, d0e, d0o) \
+	VCVTDQ2PS acc, acc \
+	VBROADCASTSS s, sc \
+	VFMADD231PS sc, acc, odd
+
 // 4-bit codes in groups of 32: the same with 16-byte blocks (one group
 // each) in xmm registers; xd holds 96 bytes per block.
 
@@ -599,15 +616,8 @@ z64pair:
 z64single:
 	TESTQ BX, BX
 	JZ z64end
-	VMOVDQU (SI), Y3
-	VPAND Y9, Y3, Y4
-	VPSRLW $4, Y3, Y5
-	VPAND Y9, Y5, Y5
-	HORNER3(Y0, Y4, Y5, 128(R10), 160(R10), 64(R10), 96(R10), 0(R10), 32(R10))
+	ODDBLOCK4((SI), (R12), Y7, Y4, Y5, Y0, Y3, 128(R10), 160(R10), 64(R10), 96(R10), 0(R10), 32(R10))
 	ADDQ $32, SI
-	VCVTDQ2PS Y0, Y0
-	VBROADCASTSS (R12), Y3
-	VFMADD231PS Y3, Y0, Y7 // not Y8: writing a ymm clears the zmm's upper half
 	ADDQ $4, R12
 
 z64end:
@@ -767,39 +777,9 @@ x2single:
 	VMOVDQU64 96(R10), Y23
 	VMOVDQU64 128(R10), Y24
 	VMOVDQU64 160(R10), Y25
-	VMOVDQU (SI), Y3
-	VMOVDQU (SI)(R13*1), Y12
-	VPAND Y9, Y3, Y4
-	VPSRLW $4, Y3, Y5
-	VPAND Y9, Y5, Y5
-	VPANDD Y9, Y12, Y13
-	VPSRLW $4, Y12, Y14
-	VPANDD Y9, Y14, Y14
-	VPXORD Y0, Y0, Y0
-	VPXORD Y11, Y11, Y11
-	VPDPBUSD Y24, Y4, Y0
-	VPDPBUSD Y24, Y13, Y11
-	VPDPBUSD Y25, Y5, Y0
-	VPDPBUSD Y25, Y14, Y11
-	VPSLLD $8, Y0, Y0
-	VPSLLD $8, Y11, Y11
-	VPDPBUSD Y22, Y4, Y0
-	VPDPBUSD Y22, Y13, Y11
-	VPDPBUSD Y23, Y5, Y0
-	VPDPBUSD Y23, Y14, Y11
-	VPSLLD $8, Y0, Y0
-	VPSLLD $8, Y11, Y11
-	VPDPBUSD Y20, Y4, Y0
-	VPDPBUSD Y20, Y13, Y11
-	VPDPBUSD Y21, Y5, Y0
-	VPDPBUSD Y21, Y14, Y11
+	ODDBLOCK4((SI), (R12), Y27, Y4, Y5, Y0, Y19, Y24, Y25, Y22, Y23, Y20, Y21)
+	ODDBLOCK4((SI)(R13*1), (R12)(R14*1), Y28, Y13, Y14, Y11, Y26, Y24, Y25, Y22, Y23, Y20, Y21)
 	ADDQ $32, SI
-	VCVTDQ2PS Y0, Y0
-	VBROADCASTSS (R12), Y19
-	VFMADD231PS Y19, Y0, Y27 // not Y8: writing a ymm clears the zmm's upper half
-	VCVTDQ2PS Y11, Y11
-	VBROADCASTSS (R12)(R14*1), Y26
-	VFMADD231PS Y26, Y11, Y28
 	ADDQ $4, R12
 
 x2end:
@@ -959,71 +939,11 @@ x4single:
 	VMOVDQU64 96(R10), Y23
 	VMOVDQU64 128(R10), Y24
 	VMOVDQU64 160(R10), Y25
-	VMOVDQU (SI), Y3
-	VMOVDQU (SI)(R13*1), Y12
-	VMOVDQU (SI)(R13*2), Y1
-	VMOVDQU (SI)(DX*1), Y15
-	VPANDD Y9, Y3, Y4
-	VPSRLW $4, Y3, Y5
-	VPANDD Y9, Y5, Y5
-	VPANDD Y9, Y12, Y13
-	VPSRLW $4, Y12, Y14
-	VPANDD Y9, Y14, Y14
-	VPANDD Y9, Y1, Y2
-	VPSRLW $4, Y1, Y6
-	VPANDD Y9, Y6, Y6
-	VPANDD Y9, Y15, Y17
-	VPSRLW $4, Y15, Y19
-	VPANDD Y9, Y19, Y19
-	VPXORD Y0, Y0, Y0
-	VPXORD Y11, Y11, Y11
-	VPXORD Y7, Y7, Y7
-	VPXORD Y26, Y26, Y26
-	VPDPBUSD Y24, Y4, Y0
-	VPDPBUSD Y24, Y13, Y11
-	VPDPBUSD Y24, Y2, Y7
-	VPDPBUSD Y24, Y17, Y26
-	VPDPBUSD Y25, Y5, Y0
-	VPDPBUSD Y25, Y14, Y11
-	VPDPBUSD Y25, Y6, Y7
-	VPDPBUSD Y25, Y19, Y26
-	VPSLLD $8, Y0, Y0
-	VPSLLD $8, Y11, Y11
-	VPSLLD $8, Y7, Y7
-	VPSLLD $8, Y26, Y26
-	VPDPBUSD Y22, Y4, Y0
-	VPDPBUSD Y22, Y13, Y11
-	VPDPBUSD Y22, Y2, Y7
-	VPDPBUSD Y22, Y17, Y26
-	VPDPBUSD Y23, Y5, Y0
-	VPDPBUSD Y23, Y14, Y11
-	VPDPBUSD Y23, Y6, Y7
-	VPDPBUSD Y23, Y19, Y26
-	VPSLLD $8, Y0, Y0
-	VPSLLD $8, Y11, Y11
-	VPSLLD $8, Y7, Y7
-	VPSLLD $8, Y26, Y26
-	VPDPBUSD Y20, Y4, Y0
-	VPDPBUSD Y20, Y13, Y11
-	VPDPBUSD Y20, Y2, Y7
-	VPDPBUSD Y20, Y17, Y26
-	VPDPBUSD Y21, Y5, Y0
-	VPDPBUSD Y21, Y14, Y11
-	VPDPBUSD Y21, Y6, Y7
-	VPDPBUSD Y21, Y19, Y26
+	ODDBLOCK4((SI), (R12), Y29, Y4, Y5, Y0, Y3, Y24, Y25, Y22, Y23, Y20, Y21)
+	ODDBLOCK4((SI)(R13*1), (R12)(R14*1), Y30, Y13, Y14, Y11, Y12, Y24, Y25, Y22, Y23, Y20, Y21)
+	ODDBLOCK4((SI)(R13*2), (R12)(R14*2), Y31, Y2, Y6, Y7, Y1, Y24, Y25, Y22, Y23, Y20, Y21)
+	ODDBLOCK4((SI)(DX*1), (R12)(R8*1), Y28, Y17, Y19, Y26, Y15, Y24, Y25, Y22, Y23, Y20, Y21)
 	ADDQ $32, SI
-	VCVTDQ2PS Y0, Y0
-	VBROADCASTSS (R12), Y3
-	VFMADD231PS Y3, Y0, Y29 // not the sum: writing a ymm clears the zmm's upper half
-	VCVTDQ2PS Y11, Y11
-	VBROADCASTSS (R12)(R14*1), Y12
-	VFMADD231PS Y12, Y11, Y30
-	VCVTDQ2PS Y7, Y7
-	VBROADCASTSS (R12)(R14*2), Y1
-	VFMADD231PS Y1, Y7, Y31
-	VCVTDQ2PS Y26, Y26
-	VBROADCASTSS (R12)(R8*1), Y15
-	VFMADD231PS Y15, Y26, Y28
 	ADDQ $4, R12
 
 x4end:
