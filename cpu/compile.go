@@ -196,6 +196,7 @@ func (c *compiler) compileBlock(g *graph.Graph, outer map[string]int) (*block, e
 		b.outputs = append(b.outputs, s)
 	}
 	c.groupProducts(b)
+	c.fuseEpilogues(b)
 	linkProducts(b)
 	planReleases(b)
 	return b, nil

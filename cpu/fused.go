@@ -209,30 +209,40 @@ func buildRoPE(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error
 
 func buildSwiGLU(c *compiler, n *graph.Node, in []graph.TensorType) (kernel, error) {
 	return func(e *exec, in []*tensor.Tensor) (*tensor.Tensor, error) {
-		g, u := in[0], in[1]
-		if !slices.Equal(g.Shape, u.Shape) {
-			return nil, fmt.Errorf("gate %v and up %v differ", g.Shape, u.Shape)
-		}
-		gf, tg := e.asF32(g)
-		uf, tu := e.asF32(u)
-		out := e.alloc(graph.F32, g.Shape...)
-		gv, uv, ov := gf.F32(), uf.F32(), out.F32()
-		n := len(ov)
-		e.parallel((n+7)/8, 1024, func(lo, hi int) {
-			lo, hi = lo*8, min(hi*8, n)
-			d, g, u := ov[lo:hi], gv[lo:hi], uv[lo:hi]
-			for i := vec.SwiGLUPrefix(d, g, u); i < len(d); i++ {
-				d[i] = silu32(g[i]) * u[i]
-			}
-		})
-		if tg {
-			e.free(gf)
-		}
-		if tu {
-			e.free(uf)
-		}
-		return e.toDType(out, graph.Promote(g.DType, u.DType)), nil
+		return e.swiglu(in[0], in[1])
 	}, nil
+}
+
+// swiglu computes silu(g) · u.
+func (e *exec) swiglu(g, u *tensor.Tensor) (*tensor.Tensor, error) {
+	if !slices.Equal(g.Shape, u.Shape) {
+		return nil, fmt.Errorf("gate %v and up %v differ", g.Shape, u.Shape)
+	}
+	gf, tg := e.asF32(g)
+	uf, tu := e.asF32(u)
+	out := e.alloc(graph.F32, g.Shape...)
+	gv, uv, ov := gf.F32(), uf.F32(), out.F32()
+	n := len(ov)
+	e.parallel((n+7)/8, 1024, func(lo, hi int) {
+		lo, hi = lo*8, min(hi*8, n)
+		swigluF32(ov[lo:hi], gv[lo:hi], uv[lo:hi])
+	})
+	if tg {
+		e.free(gf)
+	}
+	if tu {
+		e.free(uf)
+	}
+	return e.toDType(out, graph.Promote(g.DType, u.DType)), nil
+}
+
+// swigluF32 sets d[i] = silu(g[i]) · u[i]: the vector kernel over the
+// longest prefix that is a multiple of 8, then the scalar function. Callers
+// split at multiples of 8, so an element's bits do not depend on the split.
+func swigluF32(d, g, u []float32) {
+	for i := vec.SwiGLUPrefix(d, g, u); i < len(d); i++ {
+		d[i] = silu32(g[i]) * u[i]
+	}
 }
 
 // ropeFrequencies returns the default frequencies exactly as transformers

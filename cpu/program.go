@@ -10,7 +10,6 @@ import (
 
 	"github.com/graphpass/graphpass/backend"
 	"github.com/graphpass/graphpass/graph"
-	"github.com/graphpass/graphpass/quant"
 	"github.com/graphpass/graphpass/tensor"
 	"github.com/graphpass/graphpass/weights"
 )
@@ -54,12 +53,15 @@ type instr struct {
 	// grouped is how many QuantizedMatMul nodes this instruction runs
 	// (groupProducts); node is the first.
 	grouped int
-	// product is the fixed matrices of a one-token product instruction
-	// (QuantizedMatMul, alone or grouped), whose rows parallelOwned splits
-	// laid end to end; nextProduct is the next such instruction's, in run
-	// order and around the block (the next token's first product follows
-	// the last). See prefetchNext.
-	product, nextProduct []*quant.Matrix
+	// product is the fixed matrices of a product instruction
+	// (QuantizedMatMul, alone, grouped or fused), whose rows parallelOwned
+	// splits for one token; nextProduct is the next such instruction's, in
+	// run order and around the block (the next token's first product
+	// follows the last). See prefetchNext.
+	product, nextProduct *productSet
+	// fused names an instruction that runs a product and the op that
+	// consumed it (fuseEpilogues), for the op times: "QuantizedMatMul+Add".
+	fused string
 	// attnFirst says the next KVCacheAttention comes before nextProduct;
 	// attnLayer is its layer (see prefetchNext).
 	attnFirst bool
@@ -381,7 +383,11 @@ func (e *exec) runBlock(b *block, env []*tensor.Tensor) error {
 			}
 		}
 		if e.p.profile && (ins.runN == nil || ins.grouped > 0) {
-			e.p.opTimes[ins.node.Op] += time.Since(start)
+			op := ins.node.Op
+			if ins.fused != "" {
+				op = ins.fused
+			}
+			e.p.opTimes[op] += time.Since(start)
 		}
 		for i := range in {
 			in[i] = nil

@@ -69,7 +69,11 @@ func buildQuantizedMatMul(c *compiler, n *graph.Node, in []graph.TensorType) (ke
 	}
 	c.products[n] = q
 	return func(e *exec, in []*tensor.Tensor) (*tensor.Tensor, error) {
-		outs, err := quantizedProducts(e, []*quantizedMatMul{q}, in[0], [][]*tensor.Tensor{in})
+		m, err := q.get(in)
+		if err != nil {
+			return nil, err
+		}
+		outs, err := quantizedProducts(e, productSet{ms: []*quant.Matrix{m}}, in[0], nil)
 		if err != nil {
 			return nil, err
 		}
@@ -83,49 +87,98 @@ type quantizedMatMul struct {
 	fixed *quant.Matrix // the matrix, when its operands are initializers
 }
 
-// quantizedProducts computes x · Wᵀ for the products qs, which share x;
-// ins[i] are product i's inputs (x, words, scales, biases).
+// productSet is the matrices of a product instruction, which read one x,
+// and how a one-token product splits their rows over threads: laid end to
+// end (q, k, v), or paired, row i of every matrix in the same piece (gate
+// and up under a fused SwiGLU, which needs both rows i at once).
+type productSet struct {
+	ms     []*quant.Matrix
+	paired bool // the matrices have as many rows
+}
+
+// rows is how many rows the split covers.
+func (s productSet) rows() int {
+	if s.paired {
+		return s.ms[0].Rows
+	}
+	n := 0
+	for _, m := range s.ms {
+		n += m.Rows
+	}
+	return n
+}
+
+// piece is the rows per piece of the split on threads (ownedPiece);
+// paired, a multiple of 8, so that a fused SwiGLU's vector kernel sees
+// the element boundaries SwiGLU's own does and gives the same bits.
+func (s productSet) piece(threads int) int {
+	p := ownedPiece(s.rows(), threads)
+	if s.paired {
+		p &^= 7
+	}
+	return p
+}
+
+// each calls f(i, r0, r1) for each matrix ms[i] that rows [lo, hi) of the
+// split cover, with rows [r0, r1) of it.
+func (s productSet) each(lo, hi int, f func(i, r0, r1 int)) {
+	for i, m := range s.ms {
+		if s.paired {
+			f(i, lo, hi)
+			continue
+		}
+		if lo < m.Rows && hi > 0 {
+			f(i, max(lo, 0), min(hi, m.Rows))
+		}
+		lo, hi = lo-m.Rows, hi-m.Rows
+	}
+}
+
+// quantizedProducts computes x · Wᵀ for the matrices of set, which share
+// x, and returns one output per matrix.
 //
 // x is encoded once, before the rows are split over threads (which would
-// otherwise wait for the first to encode it). For one token the products'
-// rows, laid end to end, are split by parallelOwned: each thread streams a
-// contiguous share in one run that its prefetches cover (plain dynamic
-// chunks measured 2-8% slower on 2 cores), taking over the rest of a slow
-// thread's share at the end, and the products of one x (q, k, v; gate,
-// up) cost one parallel region, not one each. Several tokens take the
-// products one at a time in dynamic chunks.
-func quantizedProducts(e *exec, qs []*quantizedMatMul, x *tensor.Tensor, ins [][]*tensor.Tensor) ([]*tensor.Tensor, error) {
-	ms := make([]*quant.Matrix, len(qs))
-	for i, q := range qs {
-		m, err := q.get(ins[i])
-		if err != nil {
-			return nil, err
-		}
+// otherwise wait for the first to encode it). For one token the rows of
+// set are split by parallelOwned: each thread streams a contiguous share
+// in one run that its prefetches cover (plain dynamic chunks measured 2-8%
+// slower on 2 cores), taking over the rest of a slow thread's share at the
+// end, and the products of one x (q, k, v; gate, up) cost one parallel
+// region, not one each. Several tokens take the products one at a time in
+// dynamic chunks.
+//
+// epi, for one token only, runs in the region after each piece's rows
+// [lo, hi) of the split are computed, with every output's values: the
+// fused epilogues (fuseEpilogues) consume the rows there, in the cache of
+// the thread that wrote them.
+func quantizedProducts(e *exec, set productSet, x *tensor.Tensor, epi func(lo, hi int, ys [][]float32)) ([]*tensor.Tensor, error) {
+	for _, m := range set.ms {
 		if x.Rank() < 1 || x.Shape[x.Rank()-1] != m.Cols {
 			return nil, fmt.Errorf("x %v does not end in K=%d", x.Shape, m.Cols)
 		}
-		ms[i] = m
 	}
 	xf, tmp := e.asF32(x)
-	rows := x.Len() / max(ms[0].Cols, 1)
-	outs := make([]*tensor.Tensor, len(qs))
-	ys := make([][]float32, len(qs))
-	for i, m := range ms {
-		shape := append([]int(nil), x.Shape...)
-		shape[len(shape)-1] = m.Rows
-		outs[i] = e.alloc(graph.F32, shape...)
+	rows := x.Len() / max(set.ms[0].Cols, 1)
+	outs := make([]*tensor.Tensor, len(set.ms))
+	ys := make([][]float32, len(set.ms))
+	for i, m := range set.ms {
+		outs[i] = e.alloc(graph.F32, productShape(x, m)...)
 		ys[i] = outs[i].F32()
 	}
 	if rows > 0 {
-		prep := quant.PrepareInput(xf.F32(), rows, ms[0])
+		prep := quant.PrepareInput(xf.F32(), rows, set.ms[0])
 		e.oneToken = rows == 1
 		if rows == 1 {
-			total := totalRows(ms)
-			e.parallelOwned(total, ownedPiece(total, e.p.threads), func(lo, hi int) {
-				eachRows(ms, lo, hi, func(i, r0, r1 int) { prep.MatMulRows(ys[i], ms[i], r0, r1) })
+			e.parallelOwned(set.rows(), set.piece(e.p.threads), func(lo, hi int) {
+				set.each(lo, hi, func(i, r0, r1 int) { prep.MatMulRows(ys[i], set.ms[i], r0, r1) })
+				if epi != nil {
+					epi(lo, hi, ys)
+				}
 			})
 		} else {
-			for i, m := range ms {
+			if epi != nil {
+				panic("cpu: a product epilogue on several tokens")
+			}
+			for i, m := range set.ms {
 				e.parallel(m.Rows, 32, func(lo, hi int) { prep.MatMulRows(ys[i], m, lo, hi) })
 			}
 		}
@@ -134,10 +187,17 @@ func quantizedProducts(e *exec, qs []*quantizedMatMul, x *tensor.Tensor, ins [][
 	if tmp {
 		e.free(xf)
 	}
-	for i := range outs {
-		outs[i] = e.toDType(outs[i], graph.Promote(x.DType, ins[i][2].DType))
+	for i, m := range set.ms {
+		outs[i] = e.toDType(outs[i], graph.Promote(x.DType, m.ScaleType))
 	}
 	return outs, nil
+}
+
+// productShape is the shape of x · mᵀ: x's with the last dim m.Rows.
+func productShape(x *tensor.Tensor, m *quant.Matrix) []int {
+	shape := append([]int(nil), x.Shape...)
+	shape[len(shape)-1] = m.Rows
+	return shape
 }
 
 // sameLayout reports whether one encoding of x serves both matrices.
@@ -172,32 +232,23 @@ func (c *compiler) groupProducts(b *block) {
 				merged[later] = true
 			}
 		}
+		set := &productSet{}
+		for _, q := range qs {
+			set.ms = append(set.ms, q.fixed)
+		}
 		if len(group) == 1 {
-			ins.product = []*quant.Matrix{q.fixed}
+			ins.product = set
 			kept = append(kept, ins)
 			continue
 		}
-		g := &instr{node: ins.node, grouped: len(group)}
-		for _, q := range qs {
-			g.product = append(g.product, q.fixed)
-		}
-		var starts []int // where each product's inputs start in g.in
+		// The matrices are initializers: x is the only operand left.
+		g := &instr{node: ins.node, grouped: len(group), product: set, in: []int{ins.in[0]}}
 		for _, m := range group {
-			starts = append(starts, len(g.in))
-			g.in = append(g.in, m.in...)
 			g.out = append(g.out, m.out...)
 		}
 		g.inBuf = make([]*tensor.Tensor, len(g.in))
 		g.runN = func(e *exec, in []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			per := make([][]*tensor.Tensor, len(starts))
-			for k, s := range starts {
-				end := len(in)
-				if k+1 < len(starts) {
-					end = starts[k+1]
-				}
-				per[k] = in[s:end]
-			}
-			outs, err := quantizedProducts(e, qs, in[0], per)
+			outs, err := quantizedProducts(e, *set, in[0], nil)
 			if err != nil {
 				return nil, err
 			}
@@ -260,7 +311,7 @@ func buildQuantizedGather(c *compiler, n *graph.Node, in []graph.TensorType) (ke
 // first product follows the previous step's last), and whether a
 // KVCacheAttention comes first (attnFirst, attnLayer).
 func linkProducts(b *block) {
-	var next []*quant.Matrix
+	var next *productSet
 	attn, layer := false, int64(0)
 	for pass := 0; pass < 2; pass++ { // the second pass wraps around
 		for i := len(b.instrs) - 1; i >= 0; i-- {
@@ -286,40 +337,22 @@ func linkProducts(b *block) {
 // bench --synthetic qwen3-0.6b-4bit`, eleven interleaved pairs: median
 // 14.68 → 14.09 ms per token; Qwen3-0.6B's products alone with 7 µs of
 // serial work between regions: 13.4 → 12.4 ms (median of three runs).
-func (e *exec) prefetchNext(next []*quant.Matrix, threads int) func(id int) {
+func (e *exec) prefetchNext(next *productSet, threads int) func(id int) {
 	attn := e.attnPrefetch()
 	return func(id int) {
 		if attn != nil {
 			attn(id)
 		}
-		total := totalRows(next)
-		lo, hi := ownedShare(total, ownedPiece(total, threads), threads, id)
-		budget := prefetchBudget
-		eachRows(next, lo, hi, func(i, r0, r1 int) {
+		lo, hi := ownedShare(next.rows(), next.piece(threads), threads, id)
+		budget, per := prefetchBudget, prefetchBudget
+		if next.paired {
+			per /= len(next.ms) // as much of each matrix
+		}
+		next.each(lo, hi, func(i, r0, r1 int) {
 			if budget > 0 {
-				budget -= prefetchRows(next[i], r0, r1, budget)
+				budget -= prefetchRows(next.ms[i], r0, r1, min(budget, per))
 			}
 		})
-	}
-}
-
-// totalRows is the rows of ms laid end to end.
-func totalRows(ms []*quant.Matrix) int {
-	n := 0
-	for _, m := range ms {
-		n += m.Rows
-	}
-	return n
-}
-
-// eachRows calls f(i, r0, r1) for each matrix ms[i] that rows [lo, hi) of
-// ms laid end to end cover, with rows [r0, r1) of it.
-func eachRows(ms []*quant.Matrix, lo, hi int, f func(i, r0, r1 int)) {
-	for i, m := range ms {
-		if lo < m.Rows && hi > 0 {
-			f(i, max(lo, 0), min(hi, m.Rows))
-		}
-		lo, hi = lo-m.Rows, hi-m.Rows
 	}
 }
 
