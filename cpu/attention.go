@@ -86,6 +86,9 @@ type attention struct {
 	causal       bool
 	scale        float32
 	out          []float32 // [B,Hq,S,Dv]
+	// split is how many tasks share a query position and kv head, each
+	// with a run of its query-head pairs (attnSplit).
+	split int
 
 	keys keyBias          // the mask as run uses it
 	task func(lo, hi int) // a.tasks, bound once
@@ -111,7 +114,9 @@ var attnScratch = sync.Pool{New: func() any { return new([]float32) }}
 // run computes softmax(scale·q·kᵀ + mask)·v. One task is a query position
 // and a kv head: the query heads that share the head (GQA) are done
 // together, two at a time, so each K and V row is read once per pair, and
-// the weighted sum of V rows accumulates in registers across keys.
+// the weighted sum of V rows accumulates in registers across keys. When
+// there are fewer such tasks than threads (a decode step on many cores),
+// a head's pairs are split between tasks (attnSplit).
 func (a *attention) run(e *exec) error {
 	if a.Hkv == 0 || a.Hq%a.Hkv != 0 {
 		return fmt.Errorf("query heads %d not a multiple of kv heads %d", a.Hq, a.Hkv)
@@ -120,27 +125,58 @@ func (a *attention) run(e *exec) error {
 		return fmt.Errorf("query length %d exceeds key length %d", a.S, a.T)
 	}
 	a.keys.set(a.mask, a.B, a.T)
-	// Tiny tasks (the first positions of a sequence) go several to a chunk.
-	e.parallel(a.B*a.Hkv*a.S, 1+4096/max(a.Hq/a.Hkv*a.T*(a.D+a.Dv), 1), a.task)
+	var tasks, grain int
+	tasks, a.split, grain = attnTasks(a.B*a.Hkv*a.S, a.Hq/a.Hkv, a.T, a.D+a.Dv, e.p.threads)
+	e.parallel(tasks, grain, a.task)
 	return nil
 }
 
-// tasks does tasks [lo, hi): position t%S of kv head t/S%Hkv of batch
-// t/(S·Hkv), so that a worker's tasks share kv heads.
+// attnTasks is how attention.run splits n units (query position, kv head)
+// of group query heads over T keys of width kv (D+Dv) on threads: tasks
+// of split tasks per unit (attnSplit), and the grain for parallelFor, so
+// that tiny tasks (the first positions of a sequence) go several to a
+// chunk. attnPrefetch follows the same split.
+func attnTasks(n, group, T, kv, threads int) (tasks, split, grain int) {
+	split = attnSplit(n, group, threads)
+	perTask := (group + split - 1) / split
+	return n * split, split, 1 + 4096/max(perTask*T*kv, 1)
+}
+
+// attnSplit is how many tasks share each of n (query position, kv head)
+// units with group query heads: 1, unless there are fewer units than
+// threads (one-token decode on many cores: Llama-3.2-1B has 8 kv heads)
+// and more than one pair of query heads per unit, which are then split
+// between tasks. A pair is done by the same kernel whichever task has it,
+// so the result does not depend on the split.
+func attnSplit(n, group, threads int) int {
+	pairs := (group + 1) / 2
+	if n >= threads || pairs < 2 {
+		return 1
+	}
+	return min(pairs, (threads+n-1)/n)
+}
+
+// tasks does tasks [lo, hi): part t%split of the query-head pairs at
+// position u%S of kv head u/S%Hkv of batch u/(S·Hkv), u = t/split, so that
+// a worker's tasks share kv heads.
 func (a *attention) tasks(lo, hi int) {
 	sp := attnScratch.Get().(*[]float32)
 	if cap(*sp) < 2*a.T {
 		*sp = make([]float32, 2*a.T)
 	}
+	pairs := (a.Hq/a.Hkv + 1) / 2
 	for t := lo; t < hi; t++ {
-		a.attendGroup(t/(a.S*a.Hkv), t/a.S%a.Hkv, t%a.S, (*sp)[:2*a.T])
+		u, part := t/a.split, t%a.split
+		p0, p1 := pairs*part/a.split, pairs*(part+1)/a.split
+		a.attendGroup(u/(a.S*a.Hkv), u/a.S%a.Hkv, u%a.S, 2*p0, 2*p1, (*sp)[:2*a.T])
 	}
 	attnScratch.Put(sp)
 }
 
-// attendGroup does query position i of the query heads that share kv head
-// h of batch b, with l as room for two rows of logits.
-func (a *attention) attendGroup(b, h, i int, l []float32) {
+// attendGroup does query position i of the query heads [g0, g1) (cut at
+// the group) that share kv head h of batch b, with l as room for two rows
+// of logits.
+func (a *attention) attendGroup(b, h, i, g0, g1 int, l []float32) {
 	kh := a.k[(b*a.Hkv+h)*a.kStep:][:a.T*a.D]
 	vh := a.v[(b*a.Hkv+h)*a.vStep:][:a.T*a.Dv]
 	// Keys past the causal limit get weight exactly 0 (exp of MaskValue
@@ -156,7 +192,7 @@ func (a *attention) attendGroup(b, h, i int, l []float32) {
 	}
 	l0, l1 := l[:n], l[a.T:a.T+n]
 	group := a.Hq / a.Hkv
-	for g := 0; g < group; g += 2 {
+	for g := g0; g < min(g1, group); g += 2 {
 		r := (b*a.Hq+h*group+g)*a.S + i // row of query head h·group+g
 		q0, o0 := a.q[r*a.D:(r+1)*a.D], a.out[r*a.Dv:(r+1)*a.Dv]
 		if g+1 == group {
@@ -365,6 +401,7 @@ func buildKVCacheAttention(c *compiler, n *graph.Node, in []graph.TensorType) (k
 		a.q, a.B, a.Hq, a.S, a.D, a.Hkv, a.T, a.Dv = qf.F32(), B, Hq, S, D, lc.h, T, lc.dv
 		a.k, a.v, a.kStep, a.vStep = lc.k, lc.v, lc.cap*lc.d, lc.cap*lc.dv
 		a.mask, a.causal, a.scale, a.out = mask, true, scale, out.F32()
+		lc.group = Hq / max(lc.h, 1)
 		err = a.run(e)
 		a.release()
 		if tq {
@@ -391,6 +428,9 @@ type layerKV struct {
 	b, h, d, dv int
 	n, cap      int
 	k, v        []float32 // [b][h][cap][d]
+	// group is the query heads per kv head of the last step, from which
+	// attnPrefetch knows how the next step splits its tasks.
+	group int
 }
 
 // NewCache returns an empty cache for RunWithCache.
@@ -516,15 +556,16 @@ func (e *exec) attnPrefetch() func(id int) {
 	// is copied here. A stale copy costs a useless prefetch, never a fault.
 	keys, values, kStep, vStep := l.k, l.v, l.cap*l.d, l.cap*l.dv
 	threads, T := e.p.threads, l.n+1 // the step appends one position
-	n := l.b * l.h                   // tasks: one query position per head
-	// attention.run's grain also counts the query heads per kv head; once
-	// T·(D+Dv) passes 4096 floats both are 1.
-	grain := 1 + 4096/max(T*(l.d+l.dv), 1)
+	// attention.run's tasks: one query position per kv head, split.
+	tasks, split, grain := attnTasks(l.b*l.h, l.group, T, l.d+l.dv, threads)
 	return func(id int) {
-		lo, hi := forShare(n, grain, threads, id)
-		for t := lo; t < hi; t++ {
-			k := keys[t*kStep:]
-			v := values[t*vStep:]
+		lo, hi := forShare(tasks, grain, threads, id)
+		if lo >= hi {
+			return
+		}
+		for u := lo / split; u <= (hi-1)/split; u++ {
+			k := keys[u*kStep:]
+			v := values[u*vStep:]
 			vec.PrefetchF32(k[:min(len(k), attnPrefetchFloats)])
 			vec.PrefetchF32(v[:min(len(v), attnPrefetchFloats)])
 		}

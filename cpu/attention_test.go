@@ -50,8 +50,10 @@ func attnCases() []attnCase {
 }
 
 // TestAttentionCore checks SDPA (the attention core) against the float64
-// reference for every attnCase, with one thread and with the default
-// split, which must give the same bits.
+// reference for every attnCase, with one thread, with the default split
+// and with 16 threads (more than a decode step's kv heads, so groups of
+// three or four query heads split their pairs between tasks), which must
+// all give the same bits.
 func TestAttentionCore(t *testing.T) {
 	for i, c := range attnCases() {
 		seed := uint64(10 * i)
@@ -74,13 +76,13 @@ func TestAttentionCore(t *testing.T) {
 		want := refAttention(q, k, v, real, c.causal, scale)
 		g := opGraph("SDPA", attrs("scale", graph.Float(scale), "mask", graph.String(mask)), in)
 		var first *tensor.Tensor
-		for _, threads := range []int{1, 0} {
+		for _, threads := range []int{1, 0, 16} {
 			y := runWithThreads(t, g, in, threads)
 			check(t, fmt.Sprintf("%v threads=%d", c, threads), y, []int{c.B, Hq, c.S, c.Dv}, want, 1e-5)
 			if first == nil {
 				first = y
 			} else if !sameBits(first.F32(), y.F32()) {
-				t.Fatalf("%v: one thread and the default split disagree", c)
+				t.Fatalf("%v: one thread and %d disagree", c, threads)
 			}
 		}
 	}
