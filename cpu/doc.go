@@ -32,5 +32,7 @@
 // Participant k of every region owns share k, so a pool worker that runs
 // out of work prefetches its share of the next product (or of the next
 // attention's heads) while the caller runs the serial ops between regions
-// (prefetchNext).
+// (prefetchNext). A product whose output only the residual Add (or, for
+// gate and up, only the SwiGLU) reads runs that op in the same region, on
+// the rows each thread computed (fuseEpilogues, epilogue.go).
 package cpu
