@@ -111,6 +111,12 @@ type Phase struct {
 	// and the bandwidth are then best cases, the fairest comparison when
 	// other processes share the cores.
 	BestBWUtilization float64 `json:"bw_utilization_best_step"`
+	// PairedBWUtilization is the median over the timed steps of each
+	// step's rate over the bandwidth sample taken nearest it in time (see
+	// Result.MemorySamples): on a host whose bandwidth changes during the
+	// run it compares each step with the bandwidth it had, where
+	// BWUtilization divides every step by the largest sample.
+	PairedBWUtilization float64 `json:"bw_utilization_paired,omitempty"`
 	// DecodePeakRSS is the process's peak resident set with this model
 	// loaded, prefilled and decoding, before any comparison model is
 	// loaded (Linux; mapped weight pages count as file-backed).
@@ -142,8 +148,9 @@ type Result struct {
 	PromptTokens int     `json:"prompt_tokens"`
 	NewTokens    int     `json:"new_tokens"`
 	MemoryGBs    float64 `json:"memory_bandwidth_gb_per_s"`
-	// MemorySamples are the streaming-read measurements (before and after
-	// the runs); MemoryGBs is the largest, so utilization is conservative.
+	// MemorySamples are the streaming-read measurements: before loading,
+	// then before the timed steps, every BandwidthEvery rounds of them and
+	// after; MemoryGBs is the largest, so utilization is conservative.
 	MemorySamples []float64 `json:"memory_bandwidth_samples_gb_per_s,omitempty"`
 	LoadAverage   string    `json:"load_average,omitempty"` // /proc/loadavg at the end: other processes share the cores
 	// LastLevelCache is the CPU's last-level cache in bytes (0: unknown).
@@ -295,7 +302,13 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for _, r := range runners {
 		r.opsBefore = opTimes(r.model)
 	}
+	// Bandwidth samples between the rounds of steps, for the paired
+	// utilization: the shared hosts this runs on change speed within a run.
+	var paired []bwSample
 	for k := 0; k < o.NewTokens; k++ {
+		if cpuMemory && k%BandwidthEvery == 0 {
+			paired = append(paired, bwSample{round: k, gbs: o.bandwidth()})
+		}
 		for _, r := range runners {
 			if err := r.step(ctx, true); err != nil {
 				return nil, err
@@ -312,38 +325,91 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		o.logf("  %s: prefill %.1f tok/s, decode %.2f tok/s (median %.1f ms/token)", r.label, r.phase.PrefillTokPerSec, r.phase.DecodeTokPerSec, r.phase.DecodeMillis)
 	}
-	res.Phase = *main.phase
 	if unfused != nil {
 		res.Unfused = unfused.phase
-		res.FusedSpeedup = res.DecodeTokPerSec / unfused.phase.DecodeTokPerSec
+		res.FusedSpeedup = main.phase.DecodeTokPerSec / unfused.phase.DecodeTokPerSec
 	}
 	if unquant != nil {
 		res.Unquantized = unquant.phase
-		res.QuantSpeedup = res.DecodeTokPerSec / unquant.phase.DecodeTokPerSec
+		res.QuantSpeedup = main.phase.DecodeTokPerSec / unquant.phase.DecodeTokPerSec
 	}
 
 	// Measure the bandwidth again after the runs and keep the best: on a
 	// shared machine a single measurement may catch a busy moment.
 	if cpuMemory {
-		bw := o.bandwidth()
-		res.MemorySamples = append(res.MemorySamples, bw)
-		res.MemoryGBs = max(res.MemoryGBs, bw)
+		paired = append(paired, bwSample{round: o.NewTokens, gbs: o.bandwidth()})
+		for _, b := range paired {
+			res.MemorySamples = append(res.MemorySamples, b.gbs)
+			res.MemoryGBs = max(res.MemoryGBs, b.gbs)
+		}
+		if lo := slices.Min(res.MemorySamples); lo > 0 && res.MemoryGBs/lo > 1.25 {
+			res.Notes = append(res.Notes, fmt.Sprintf("the bandwidth samples range from %.1f to %.1f GB/s: the host changed speed during the run, "+
+				"so bw_utilization (against the largest) understates the slow stretches; bw_utilization_paired compares each step with the sample nearest it", lo, res.MemoryGBs))
+		}
 	}
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		res.LoadAverage = strings.TrimSpace(string(la))
 	}
-	for _, p := range []*Phase{&res.Phase, res.Unfused, res.Unquantized} {
-		if p != nil && res.MemoryGBs > 0 {
+	for _, r := range runners {
+		p := r.phase
+		if res.MemoryGBs > 0 {
 			p.BWUtilization = p.AchievedGBs / res.MemoryGBs
 			best := float64(p.WeightBytesPerToken+p.KVBytesPerToken) / (p.DecodeBestMillis / 1000) / 1e9
 			p.BestBWUtilization = best / res.MemoryGBs
 		}
+		if cpuMemory {
+			p.PairedBWUtilization = r.pairedUtilization(paired)
+		}
 	}
+	res.Phase = *main.phase
 	if perToken := res.WeightBytesPerToken + res.KVBytesPerToken; cpuMemory && llc > 0 && perToken < 2*llc {
 		res.Notes = append(res.Notes, fmt.Sprintf("decode reads %d MiB per token, less than twice the %d MiB last-level cache: "+
 			"part of it stays cached between tokens, so bw_utilization overstates memory traffic", perToken>>20, llc>>20))
 	}
 	return res, nil
+}
+
+// BandwidthEvery is how many rounds of timed steps (one step of each
+// configuration) run between two bandwidth samples.
+const BandwidthEvery = 8
+
+// bwSample is a bandwidth measurement taken before round round of the
+// timed steps (the number of rounds: after them).
+type bwSample struct {
+	round int
+	gbs   float64
+}
+
+// pairedUtilization is the median over r's timed steps of each step's
+// bytes per second over the sample nearest it (Phase.PairedBWUtilization).
+func (r *runner) pairedUtilization(samples []bwSample) float64 {
+	if len(samples) == 0 || len(r.times) == 0 {
+		return 0
+	}
+	utils := make([]float64, len(r.times))
+	for k, t := range r.times {
+		near := samples[0]
+		for _, s := range samples[1:] {
+			if abs(s.round-k) < abs(near.round-k) {
+				near = s
+			}
+		}
+		bytes := float64(r.phase.WeightBytesPerToken + r.kvPerPosition*int64(r.contexts[k]))
+		utils[k] = bytes / t.Seconds() / 1e9 / near.gbs
+	}
+	slices.Sort(utils)
+	n := len(utils)
+	if n%2 == 0 {
+		return (utils[n/2-1] + utils[n/2]) / 2
+	}
+	return utils[n/2]
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
 }
 
 // bandwidth measures the streaming-read bandwidth in GB/s and gives the

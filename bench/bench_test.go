@@ -2,10 +2,12 @@ package bench
 
 import (
 	"context"
+	"math"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graphpass/graphpass/cpu"
 	"github.com/graphpass/graphpass/graph"
@@ -29,6 +31,24 @@ func TestWeightBytesPerToken(t *testing.T) {
 	}
 }
 
+// Each step is divided by the sample nearest it (the earlier one on a tie),
+// and the median taken.
+func TestPairedUtilization(t *testing.T) {
+	ms := time.Millisecond
+	r := &runner{phase: &Phase{WeightBytesPerToken: 90_000_000}, kvPerPosition: 1_000_000,
+		times: []time.Duration{10 * ms, 10 * ms, 10 * ms, 5 * ms}, contexts: []int{10, 10, 10, 10}}
+	// Every step reads 100 MB: 10 GB/s, the last 20 GB/s.
+	samples := []bwSample{{0, 20}, {2, 10}, {4, 40}}
+	// Steps 0 and 1 pair with round 0 (0.5), step 2 with round 2 (1.0),
+	// step 3 ties between rounds 2 and 4 and takes 2 (2.0).
+	if got := r.pairedUtilization(samples); math.Abs(got-0.75) > 1e-12 {
+		t.Errorf("paired utilization %g, want 0.75", got)
+	}
+	if got := r.pairedUtilization(nil); got != 0 {
+		t.Errorf("no samples: %g, want 0", got)
+	}
+}
+
 func TestRunSyntheticTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes and runs a synthetic checkpoint")
@@ -40,6 +60,11 @@ func TestRunSyntheticTiny(t *testing.T) {
 	}
 	if res.DecodeTokPerSec <= 0 || res.PrefillTokPerSec <= 0 || res.MemoryGBs <= 0 || res.BWUtilization <= 0 {
 		t.Errorf("missing rates: %+v", res)
+	}
+	// Samples: before loading, before the timed rounds (every
+	// BandwidthEvery of them: round 0 alone here) and after.
+	if len(res.MemorySamples) != 3 || res.PairedBWUtilization <= 0 {
+		t.Errorf("bandwidth samples %v, paired utilization %g", res.MemorySamples, res.PairedBWUtilization)
 	}
 	if res.Unquantized == nil || res.QuantSpeedup <= 0 {
 		t.Errorf("no 4-bit vs unquantized comparison: %+v", res)

@@ -134,6 +134,9 @@ func printBench(w io.Writer, r *bench.Result) {
 	phase := func(name string, p *bench.Phase) {
 		fmt.Fprintf(tw, "%s\tprefill %.1f tok/s; decode %.2f tok/s (median %.1f ms, best %.1f ms per token); %s weights + %s KV per token = %.2f GB/s = %.0f%% of bandwidth (best step %.0f%%)\n",
 			name, p.PrefillTokPerSec, p.DecodeTokPerSec, p.DecodeMillis, p.DecodeBestMillis, benchBytes(p.WeightBytesPerToken), benchBytes(p.KVBytesPerToken), p.AchievedGBs, 100*p.BWUtilization, 100*p.BestBWUtilization)
+		if p.PairedBWUtilization > 0 {
+			fmt.Fprintf(tw, "\teach step against the bandwidth sample nearest it: %.0f%% (median)\n", 100*p.PairedBWUtilization)
+		}
 		if len(p.DecodeOpMillis) > 0 {
 			fmt.Fprintf(tw, "\tdecode ms per token by op: %s\n", opBreakdown(p.DecodeOpMillis))
 		}
