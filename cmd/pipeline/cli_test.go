@@ -290,6 +290,28 @@ func TestRunJSON(t *testing.T) {
 	}
 }
 
+// run --model runs the default pipeline on another checkpoint, here a
+// 4-bit copy of the bundled model that quantize writes (and names in its
+// next-step hint); a relative path is the working directory's.
+func TestRunModelFlag(t *testing.T) {
+	dir := t.TempDir()
+	q := cli(t, dir, nil, "quantize", "--out", "q4", "-q").mustSucceed(t)
+	if !strings.Contains(q.stdout, "next: pipeline run --model "+filepath.Join(dir, "q4")) {
+		t.Errorf("quantize's output lacks the next step: %q", q.stdout)
+	}
+	r := cli(t, dir, nil, "run", "--model", "q4", "--json", "--runtime", "inproc", "--max-new-tokens", "6").mustSucceed(t)
+	var rep struct {
+		Model   string   `json:"model"`
+		Bundled bool     `json:"bundled_model"`
+		Text    []string `json:"text"`
+	}
+	decodeJSON(t, r.stdout, &rep)
+	if rep.Bundled || !strings.HasSuffix(rep.Model, "q4") || len(rep.Text) != 1 || rep.Text[0] == "" {
+		t.Fatalf("report %+v", rep)
+	}
+	cli(t, dir, nil, "run", "--model", "absent").oneLineError(t, 1, "absent", "no such directory")
+}
+
 func TestRunSpecErrors(t *testing.T) {
 	dir := t.TempDir()
 	write := func(name, body string) string {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -137,6 +138,15 @@ func printQuantReport(w io.Writer, rep *convert.Report) {
 	for _, d := range rep.Dropped {
 		fmt.Fprintf(w, "  dropped: %s (tied to the embedding)\n", d)
 	}
+	fmt.Fprintf(w, "next: pipeline run --model %s\n", shellQuote(rep.Output))
+}
+
+// shellQuote quotes p for a POSIX shell when it needs it.
+func shellQuote(p string) string {
+	if p != "" && strings.Trim(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+:@") == "" {
+		return p
+	}
+	return "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
 }
 
 // quantSize formats a byte count (kept here so this command does not

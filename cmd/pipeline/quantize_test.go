@@ -61,6 +61,9 @@ func TestQuantizeCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !strings.Contains(stdout, "next: pipeline run --model "+out) {
+		t.Errorf("no next step in %q", stdout)
+	}
 	if !strings.Contains(stdout, "15 of 15 modules quantized to 8 bits") || !strings.Contains(stderr, "quantize model.layers.1.mlp.up_proj.weight") {
 		t.Errorf("stdout %q\nstderr %q", stdout, stderr)
 	}

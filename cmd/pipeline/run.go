@@ -85,6 +85,7 @@ func (f *specFlags) options(cmd *cobra.Command, bars *progressBars) pipeline.Opt
 func init() {
 	var flags specFlags
 	var asJSON, quiet bool
+	var modelDir string
 	cmd := &cobra.Command{
 		Use:   "run [pipeline.yaml]",
 		Short: "Run a pipeline: rewrite the model's graph, load it on a runtime, generate",
@@ -105,6 +106,13 @@ runtime, speed) follows on stderr.`,
 			}
 			if err := flags.apply(cmd, spec); err != nil {
 				return err
+			}
+			if modelDir != "" {
+				abs, err := filepath.Abs(modelDir)
+				if err != nil {
+					return usagef("--model: %v", err)
+				}
+				spec.Model = abs
 			}
 			ctx, stop := signalContext(cmd)
 			defer stop()
@@ -127,6 +135,7 @@ runtime, speed) follows on stderr.`,
 		},
 	}
 	flags.register(cmd, true)
+	cmd.Flags().StringVar(&modelDir, "model", "", "checkpoint directory to run instead of the spec's model (Hugging Face or MLX layout)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object (text, ids, report) instead of streaming text")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress bars and no report")
 	root.AddCommand(cmd)
