@@ -1198,6 +1198,52 @@ p2last:
 p2pref:
 	PREP_RETURN(p2prefl, p2done)
 
+// WIDE_* load 16 scales (or biases) of a kind as f32 into dst; WIDEZ_*
+// the lanes of K1 only, zeroing the rest.
+#define WIDE_BF16(src, dst) \
+	VPMOVZXWD src, dst \
+	VPSLLD $16, dst, dst
+#define WIDEZ_BF16(src, dst) \
+	VPMOVZXWD.Z src, K1, dst \
+	VPSLLD $16, dst, dst
+#define WIDE_F16(src, dst) VCVTPH2PS src, dst
+#define WIDEZ_F16(src, dst) VCVTPH2PS.Z src, K1, dst
+#define WIDE_F32(src, dst) VMOVUPS src, dst
+#define WIDEZ_F32(src, dst) VMOVUPS.Z src, K1, dst
+
+// P16ROWS is prep16VNNI's loop over CX rows for one scale kind, widened by
+// WIDE and WIDEZ: scale·step into sbuf (R12, DX bytes per row), and the
+// bias partials Σ bias·xsum as 16 lanes into bpart (DI). idx is the
+// scale's size in bytes, stride the scales' (and biases') bytes per row.
+#define P16ROWS(row, step, last, WIDE, WIDEZ, idx, stride) \
+row: \
+	VPXORD Z7, Z7, Z7 \
+	XORQ SI, SI \
+	MOVQ BX, R13 \
+step: \
+	DECQ R13 \
+	JZ   last \
+	WIDE((R8)(SI*idx), Z5) \
+	VMULPS (R14)(SI*4), Z5, Z5 \
+	VMOVUPS Z5, (R12)(SI*4) \
+	WIDE((R9)(SI*idx), Z6) \
+	VFMADD231PS (R11)(SI*4), Z6, Z7 \
+	ADDQ $16, SI \
+	JMP  step \
+last: \
+	WIDEZ((R8)(SI*idx), Z5) \
+	VMULPS.Z (R14)(SI*4), Z5, K1, Z5 \
+	VMOVUPS Z5, K1, (R12)(SI*4) \
+	WIDEZ((R9)(SI*idx), Z6) \
+	VFMADD231PS (R11)(SI*4), Z6, K1, Z7 \
+	VMOVUPS Z7, (DI) \
+	ADDQ $64, DI \
+	ADDQ stride, R8 \
+	ADDQ stride, R9 \
+	ADDQ DX, R12 \
+	DECQ CX \
+	JNZ  row
+
 // func prep16VNNI(sbuf *float32, bpart *float32, scales *byte, biases *byte, xsum *float32, rows int, groups int, kind int, step *float32)
 //
 // The scale pass of the zmm 4-bit kernels, 16 groups per step with a
@@ -1237,95 +1283,13 @@ p16mask:
 	JEQ  p16f16
 	JGT  p16f32
 
-p16bf16:
-	VPXORD Z7, Z7, Z7
-	XORQ SI, SI // group index
-	MOVQ BX, R13
-p16bf16step:
-	DECQ R13
-	JZ   p16bf16last
-	VPMOVZXWD (R8)(SI*2), Z5
-	VPSLLD $16, Z5, Z5
-	VMULPS (R14)(SI*4), Z5, Z5
-	VMOVUPS Z5, (R12)(SI*4)
-	VPMOVZXWD (R9)(SI*2), Z6
-	VPSLLD $16, Z6, Z6
-	VFMADD231PS (R11)(SI*4), Z6, Z7
-	ADDQ $16, SI
-	JMP  p16bf16step
-p16bf16last:
-	VPMOVZXWD.Z (R8)(SI*2), K1, Z5
-	VPSLLD $16, Z5, Z5
-	VMULPS.Z (R14)(SI*4), Z5, K1, Z5
-	VMOVUPS Z5, K1, (R12)(SI*4)
-	VPMOVZXWD.Z (R9)(SI*2), K1, Z6
-	VPSLLD $16, Z6, Z6
-	VFMADD231PS (R11)(SI*4), Z6, K1, Z7
-	VMOVUPS Z7, (DI)
-	ADDQ $64, DI
-	ADDQ R10, R8
-	ADDQ R10, R9
-	ADDQ DX, R12
-	DECQ CX
-	JNZ  p16bf16
-	JMP  p16pref
-
+	P16ROWS(p16bf16, p16bf16step, p16bf16last, WIDE_BF16, WIDEZ_BF16, 2, R10)
+	JMP p16pref
 p16f16:
-	VPXORD Z7, Z7, Z7
-	XORQ SI, SI
-	MOVQ BX, R13
-p16f16step:
-	DECQ R13
-	JZ   p16f16last
-	VCVTPH2PS (R8)(SI*2), Z5
-	VMULPS (R14)(SI*4), Z5, Z5
-	VMOVUPS Z5, (R12)(SI*4)
-	VCVTPH2PS (R9)(SI*2), Z6
-	VFMADD231PS (R11)(SI*4), Z6, Z7
-	ADDQ $16, SI
-	JMP  p16f16step
-p16f16last:
-	VCVTPH2PS.Z (R8)(SI*2), K1, Z5
-	VMULPS.Z (R14)(SI*4), Z5, K1, Z5
-	VMOVUPS Z5, K1, (R12)(SI*4)
-	VCVTPH2PS.Z (R9)(SI*2), K1, Z6
-	VFMADD231PS (R11)(SI*4), Z6, K1, Z7
-	VMOVUPS Z7, (DI)
-	ADDQ $64, DI
-	ADDQ R10, R8
-	ADDQ R10, R9
-	ADDQ DX, R12
-	DECQ CX
-	JNZ  p16f16
-	JMP  p16pref
-
+	P16ROWS(p16f16row, p16f16step, p16f16last, WIDE_F16, WIDEZ_F16, 2, R10)
+	JMP p16pref
 p16f32:
-	VPXORD Z7, Z7, Z7
-	XORQ SI, SI
-	MOVQ BX, R13
-p16f32step:
-	DECQ R13
-	JZ   p16f32last
-	VMOVUPS (R8)(SI*4), Z5
-	VMULPS (R14)(SI*4), Z5, Z5
-	VMOVUPS Z5, (R12)(SI*4)
-	VMOVUPS (R9)(SI*4), Z6
-	VFMADD231PS (R11)(SI*4), Z6, Z7
-	ADDQ $16, SI
-	JMP  p16f32step
-p16f32last:
-	VMOVUPS.Z (R8)(SI*4), K1, Z5
-	VMULPS.Z (R14)(SI*4), Z5, K1, Z5
-	VMOVUPS Z5, K1, (R12)(SI*4)
-	VMOVUPS.Z (R9)(SI*4), K1, Z6
-	VFMADD231PS (R11)(SI*4), Z6, K1, Z7
-	VMOVUPS Z7, (DI)
-	ADDQ $64, DI
-	ADDQ DX, R8 // 4 bytes per scale, as in sbuf
-	ADDQ DX, R9
-	ADDQ DX, R12
-	DECQ CX
-	JNZ  p16f32
+	P16ROWS(p16f32row, p16f32step, p16f32last, WIDE_F32, WIDEZ_F32, 4, DX) // 4 bytes per scale, as in sbuf
 
 p16pref:
 	PREP_RETURN(p16prefl, p16prefdone)
