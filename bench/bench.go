@@ -23,7 +23,6 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -397,12 +396,18 @@ func (r *runner) pairedUtilization(samples []bwSample) float64 {
 		bytes := float64(r.phase.WeightBytesPerToken + r.kvPerPosition*int64(r.contexts[k]))
 		utils[k] = bytes / t.Seconds() / 1e9 / near.gbs
 	}
-	slices.Sort(utils)
-	n := len(utils)
+	return median(utils)
+}
+
+// median sorts xs and returns its middle value, or the mean of the two
+// middle ones for an even count.
+func median[T ~int64 | ~float64](xs []T) T {
+	slices.Sort(xs)
+	n := len(xs)
 	if n%2 == 0 {
-		return (utils[n/2-1] + utils[n/2]) / 2
+		return (xs[n/2-1] + xs[n/2]) / 2
 	}
-	return utils[n/2]
+	return xs[n/2]
 }
 
 func abs(x int) int {
@@ -591,11 +596,7 @@ func (r *runner) step(ctx context.Context, timed bool) error {
 // finish turns the step times into rates.
 func (r *runner) finish() {
 	times := append([]time.Duration(nil), r.times...)
-	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
-	med := times[len(times)/2]
-	if len(times)%2 == 0 {
-		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
-	}
+	med := median(times) // sorts times: times[0] is the best step
 	ph := r.phase
 	ph.DecodeMillis = ms(med)
 	ph.DecodeBestMillis = ms(times[0])
