@@ -100,18 +100,11 @@ func (c *compiler) fuseEpilogues(b *block) {
 	b.instrs = kept
 }
 
-// oneTokenF32 reports whether the fused loops take x and the outputs of
-// set: one token of f32, and f32 products.
-func oneTokenF32(x *tensor.Tensor, set productSet) bool {
-	if x.DType != graph.F32 || x.Rank() < 1 || x.Len() != x.Shape[x.Rank()-1] {
-		return false
-	}
-	for _, m := range set.ms {
-		if graph.Promote(graph.F32, m.ScaleType) != graph.F32 {
-			return false
-		}
-	}
-	return true
+// oneTokenF32 reports whether the fused loops take x: one token of f32.
+// The products of f32 x are f32 whatever the scales' dtype (bf16, f16 or
+// f32), as quantizedProducts promotes.
+func oneTokenF32(x *tensor.Tensor) bool {
+	return x.DType == graph.F32 && x.Rank() >= 1 && x.Len() == x.Shape[x.Rank()-1]
 }
 
 // residualProduct is the kernel of a product fused with the Add that
@@ -119,7 +112,7 @@ func oneTokenF32(x *tensor.Tensor, set productSet) bool {
 func residualProduct(set productSet) kernel {
 	return func(e *exec, in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x, r := in[0], in[1]
-		if !oneTokenF32(x, set) || r.DType != graph.F32 || !slices.Equal(r.Shape, productShape(x, set.ms[0])) {
+		if !oneTokenF32(x) || r.DType != graph.F32 || !slices.Equal(r.Shape, productShape(x, set.ms[0])) {
 			outs, err := quantizedProducts(e, set, x, nil)
 			if err != nil {
 				return nil, err
@@ -147,7 +140,7 @@ func residualProduct(set productSet) kernel {
 func swigluProduct(set productSet) kernel {
 	return func(e *exec, in []*tensor.Tensor) (*tensor.Tensor, error) {
 		x := in[0]
-		if !oneTokenF32(x, set) {
+		if !oneTokenF32(x) {
 			outs, err := quantizedProducts(e, set, x, nil)
 			if err != nil {
 				return nil, err
